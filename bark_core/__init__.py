@@ -1,0 +1,18 @@
+"""bark_core: a faithful, fast engine for Suno's Bark text-to-audio model.
+
+    from bark_core import BarkPipeline
+    pipe = BarkPipeline.from_pretrained("bark-small")
+    out = pipe.generate("Hello! [laughs] I'm Bark.", voice="v2/en_speaker_6", seed=7)
+"""
+
+from .config import PRESETS, CoarseSettings, FineGPTConfig, FineSettings, GPTConfig, SamplingParams, SemanticSettings
+from .hub import ModelFilesUnavailable
+from .pipeline import BarkPipeline
+from .result import BarkResult
+from .voices import Voice
+
+__all__ = [
+    "BarkPipeline", "BarkResult", "Voice", "ModelFilesUnavailable", "PRESETS", "GPTConfig", "FineGPTConfig",
+    "SamplingParams", "SemanticSettings", "CoarseSettings", "FineSettings",
+]
+__version__ = "0.1.0"

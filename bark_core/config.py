@@ -1,0 +1,134 @@
+"""Frozen configs: one per model architecture, one per stage, and the named model presets."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from . import constants as C
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """Architecture of Bark's causal text (semantic) and coarse models."""
+
+    n_layer: int
+    n_head: int
+    n_embd: int
+    input_vocab_size: int
+    output_vocab_size: int
+    block_size: int = C.CONTEXT_WINDOW
+    bias: bool = False
+    dropout: float = 0.0  # stored in checkpoints; inference never applies it
+
+    def __post_init__(self) -> None:
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+
+
+@dataclass(frozen=True)
+class FineGPTConfig(GPTConfig):
+    """Architecture of Bark's non-causal fine model (8 codebooks, the first `n_codes_given` are inputs only)."""
+
+    n_codes_total: int = C.N_FINE_CODEBOOKS
+    n_codes_given: int = 1
+
+
+@dataclass(frozen=True)
+class ModelPreset:
+    """Where a named Bark model lives on the Hub."""
+
+    name: str
+    repo_id: str
+    text_file: str
+    coarse_file: str
+    fine_file: str
+
+
+PRESETS: dict[str, ModelPreset] = {
+    "bark": ModelPreset("bark", "suno/bark", "text_2.pt", "coarse_2.pt", "fine_2.pt"),
+    "bark-small": ModelPreset("bark-small", "suno/bark", "text.pt", "coarse.pt", "fine.pt"),
+}
+DEFAULT_TOKENIZER = "bert-base-multilingual-cased"
+DEFAULT_CODEC = "facebook/encodec_24khz"
+DEFAULT_VOICES_REPO = "suno/bark"  # speaker_embeddings/ + speaker_embeddings_path.json
+
+MAX_TEMPERATURE = 10.0
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def check_temperature(name: str, value: object, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if not _is_number(value) or not 0 < value <= MAX_TEMPERATURE:
+        allowed = f"a number in (0, {MAX_TEMPERATURE:g}]" + (" or None (greedy)" if allow_none else "")
+        raise ValueError(f"{name} must be {allowed}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How one distribution is sampled: temperature, then optional top-k / nucleus (top-p) filtering."""
+
+    temperature: float = C.DEFAULT_TEXT_TEMP
+    top_k: int | None = None
+    top_p: float | None = None
+
+    def __post_init__(self) -> None:
+        check_temperature("temperature", self.temperature)
+        if self.top_k is not None and (
+            not isinstance(self.top_k, int) or isinstance(self.top_k, bool) or self.top_k < 1
+        ):
+            raise ValueError(f"top_k must be a whole number >= 1 or None; got {self.top_k!r}")
+        if self.top_p is not None and (not _is_number(self.top_p) or not 0 < self.top_p <= 1):
+            raise ValueError(f"top_p must be a number in (0, 1] or None; got {self.top_p!r}")
+
+
+@dataclass(frozen=True)
+class SemanticSettings:
+    """Text -> semantic stage. Generation stops at EOS, when p(EOS) >= min_eos_p, or after max_duration_s."""
+
+    sampling: SamplingParams = SamplingParams(C.DEFAULT_TEXT_TEMP)
+    min_eos_p: float | None = C.DEFAULT_MIN_EOS_P
+    max_duration_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.min_eos_p is not None and (not _is_number(self.min_eos_p) or not 0 <= self.min_eos_p <= 1):
+            raise ValueError(f"min_eos_p must be a number in [0, 1] or None; got {self.min_eos_p!r}")
+        if self.max_duration_s is not None and (not _is_number(self.max_duration_s) or self.max_duration_s <= 0):
+            raise ValueError(f"max_duration_s must be a number > 0 or None; got {self.max_duration_s!r}")
+
+
+@dataclass(frozen=True)
+class CoarseSettings:
+    """Semantic -> coarse stage: windows of `sliding_window_len` tokens, each re-prefilled with history."""
+
+    sampling: SamplingParams = SamplingParams(C.DEFAULT_WAVEFORM_TEMP)
+    max_coarse_history: int = C.MAX_COARSE_HISTORY
+    sliding_window_len: int = C.SLIDING_WINDOW_LEN
+
+    def __post_init__(self) -> None:
+        h, w = self.max_coarse_history, self.sliding_window_len
+        if not isinstance(h, int) or not C.MIN_COARSE_HISTORY <= h <= C.MAX_COARSE_HISTORY:
+            raise ValueError(
+                f"max_coarse_history must be a whole number in [{C.MIN_COARSE_HISTORY}, {C.MAX_COARSE_HISTORY}]; "
+                f"got {h!r}"
+            )
+        room = C.CONTEXT_WINDOW - C.COARSE_SEMANTIC_WINDOW
+        if not isinstance(w, int) or w < 1 or h + w > room:
+            raise ValueError(
+                f"sliding_window_len must be a whole number >= 1 with max_coarse_history + sliding_window_len "
+                f"<= {room}; got {w!r} (history {h})"
+            )
+
+
+@dataclass(frozen=True)
+class FineSettings:
+    """Coarse -> fine stage. temperature None means greedy (argmax)."""
+
+    temperature: float | None = C.DEFAULT_FINE_TEMP
+
+    def __post_init__(self) -> None:
+        check_temperature("fine_temp", self.temperature, allow_none=True)

@@ -1,0 +1,163 @@
+"""Finding model files: named presets, Hub repo ids and local directories, with readable failures.
+
+Downloads go through huggingface_hub, so its cache, `HF_HUB_OFFLINE` and `local_files_only` apply. Every
+failure to obtain a file becomes a `ModelFilesUnavailable` naming the repo, the file and the local fallback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import DEFAULT_CODEC, DEFAULT_TOKENIZER, PRESETS
+
+SUNO_FILE_SETS = (("text_2.pt", "coarse_2.pt", "fine_2.pt"), ("text.pt", "coarse.pt", "fine.pt"))
+TOKENIZER_PATTERNS = ["vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]
+CODEC_PATTERNS = ["config.json", "*.safetensors", "preprocessor_config.json"]
+HF_WEIGHT_PATTERNS = ["config.json", "*.safetensors", "*.safetensors.index.json", "generation_config.json",
+                      *TOKENIZER_PATTERNS]
+HF_BIN_PATTERNS = ["pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model-*.bin"]
+
+LOCAL_HINT = (
+    "To run without the Hub, put the files in a local folder and pass it instead: "
+    "BarkPipeline.from_pretrained('/path/to/folder') (or `python app.py --model /path/to/folder`), with "
+    "text_2.pt, coarse_2.pt, fine_2.pt (or text.pt, coarse.pt, fine.pt) and the subfolders tokenizer/ "
+    "(bert-base-multilingual-cased) and codec/ (facebook/encodec_24khz)."
+)
+
+
+class ModelFilesUnavailable(ValueError):
+    """A model, tokenizer, codec or voice file could not be found locally or downloaded."""
+
+
+@dataclass(frozen=True)
+class HubOptions:
+    """How to reach the Hub: cache folder, offline-only, revision, token."""
+
+    cache_dir: str | None = None
+    local_files_only: bool = False
+    revision: str | None = None
+    token: str | bool | None = None
+
+
+def _unavailable(repo_id: str, what: str, err: Exception, opts: HubOptions) -> ModelFilesUnavailable:
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    if isinstance(err, LocalEntryNotFoundError) or opts.local_files_only:
+        why = "it is not in the local cache and downloads are off (offline mode or no connection)"
+    elif isinstance(err, EntryNotFoundError):
+        why = "the repo has no such file"
+    elif isinstance(err, RepositoryNotFoundError):
+        why = "no such repo (or it is private: log in with `hf auth login`)"
+    else:
+        why = f"the Hugging Face Hub could not be reached ({type(err).__name__})"
+    return ModelFilesUnavailable(f"Could not get {what} from the Hugging Face Hub repo '{repo_id}': {why}. "
+                                 f"{LOCAL_HINT}")
+
+
+def hub_file(repo_id: str, filename: str, opts: HubOptions) -> Path:
+    """Download (or take from cache) one file of a Hub repo."""
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return Path(hf_hub_download(repo_id, filename, cache_dir=opts.cache_dir, revision=opts.revision,
+                                    local_files_only=opts.local_files_only, token=opts.token))
+    except Exception as err:  # noqa: BLE001 - every Hub failure becomes one readable message
+        raise _unavailable(repo_id, filename, err, opts) from err
+
+
+def hub_snapshot(repo_id: str, patterns: list[str], opts: HubOptions, what: str) -> Path:
+    """Download (or take from cache) the files of a repo matching `patterns`; returns the snapshot folder."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=patterns, cache_dir=opts.cache_dir,
+                                      revision=opts.revision, local_files_only=opts.local_files_only,
+                                      token=opts.token))
+    except Exception as err:  # noqa: BLE001
+        raise _unavailable(repo_id, what, err, opts) from err
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where each part of a Bark model comes from.
+
+    layout "suno": `suno_files` are text/coarse/fine `.pt` paths. layout "transformers": `hf_dir` holds config.json
+    and weights (the codec may come from it too). tokenizer/codec: local folders, or Hub ids still to download.
+    """
+
+    name: str
+    layout: str
+    suno_files: tuple[Path, Path, Path] | None
+    hf_dir: Path | None
+    tokenizer: str | Path
+    codec: str | Path | None  # None: the codec weights inside the transformers checkpoint
+
+
+def _has_tokenizer(folder: Path) -> bool:
+    return (folder / "vocab.txt").exists() or (folder / "tokenizer.json").exists()
+
+
+def _local_source(folder: Path, tokenizer: str | None, codec: str | None) -> ModelSource:
+    tok = tokenizer or (folder / "tokenizer" if _has_tokenizer(folder / "tokenizer") else None)
+    cod: str | Path | None = codec or (folder / "codec" if (folder / "codec" / "config.json").exists() else None)
+    for names in SUNO_FILE_SETS:
+        if all((folder / n).exists() for n in names):
+            files = tuple(folder / n for n in names)
+            return ModelSource(str(folder), "suno", files, None, tok or DEFAULT_TOKENIZER, cod or DEFAULT_CODEC)
+    if (folder / "config.json").exists():
+        tok = tok or (folder if _has_tokenizer(folder) else DEFAULT_TOKENIZER)
+        return ModelSource(str(folder), "transformers", None, folder, tok, cod)
+    raise ModelFilesUnavailable(
+        f"{folder} holds no Bark model: expected text_2.pt/coarse_2.pt/fine_2.pt, text.pt/coarse.pt/fine.pt, "
+        f"or a transformers Bark folder (config.json + weights)."
+    )
+
+
+def resolve_model(model: str, tokenizer: str | None, codec: str | None, opts: HubOptions) -> ModelSource:
+    """Turn `model` ("bark", "bark-small", a Hub repo id or a local folder) into local files."""
+    if not isinstance(model, (str, Path)) or not str(model).strip():
+        raise ValueError(f"model must be 'bark', 'bark-small', a Hub repo id or a local folder; got {model!r}")
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        return _local_source(folder, tokenizer, codec)
+    if model in PRESETS:
+        p = PRESETS[model]
+        files = tuple(hub_file(p.repo_id, f, opts) for f in (p.text_file, p.coarse_file, p.fine_file))
+        return ModelSource(model, "suno", files, None, tokenizer or DEFAULT_TOKENIZER, codec or DEFAULT_CODEC)
+    if str(model).startswith((".", "/", "~")) or str(model).count("/") != 1:
+        raise ValueError(f"model {model!r} is neither a folder that exists, a Hub repo id (owner/name), "
+                         f"nor one of {sorted(PRESETS)}")
+    return _remote_source(str(model), tokenizer, codec, opts)
+
+
+def _remote_source(repo_id: str, tokenizer: str | None, codec: str | None, opts: HubOptions) -> ModelSource:
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        hub_file(repo_id, "config.json", opts)
+    except ModelFilesUnavailable as err:
+        if not isinstance(err.__cause__, EntryNotFoundError):
+            raise
+        for names in SUNO_FILE_SETS:  # no config.json: a repo of suno .pt files
+            try:
+                files = tuple(hub_file(repo_id, n, opts) for n in names)
+            except ModelFilesUnavailable as e:
+                if isinstance(e.__cause__, EntryNotFoundError):
+                    continue
+                raise
+            return ModelSource(repo_id, "suno", files, None, tokenizer or DEFAULT_TOKENIZER, codec or DEFAULT_CODEC)
+        raise ModelFilesUnavailable(f"Hub repo '{repo_id}' holds no Bark model files. {LOCAL_HINT}") from None
+    folder = hub_snapshot(repo_id, HF_WEIGHT_PATTERNS, opts, "the transformers Bark checkpoint")
+    if not any(folder.glob("*.safetensors")):
+        folder = hub_snapshot(repo_id, HF_WEIGHT_PATTERNS + HF_BIN_PATTERNS, opts, "the Bark weights")
+    tok = tokenizer or (folder if _has_tokenizer(folder) else DEFAULT_TOKENIZER)
+    return ModelSource(repo_id, "transformers", None, folder, tok, codec)
+
+
+def local_or_hub(ref: str | Path, patterns: list[str], opts: HubOptions, what: str) -> Path:
+    """A local folder as is, or a Hub repo id downloaded (cached) for `patterns`."""
+    folder = Path(ref).expanduser()
+    if folder.is_dir():
+        return folder
+    return hub_snapshot(str(ref), patterns, opts, what)

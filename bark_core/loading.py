@@ -1,0 +1,77 @@
+"""Building the pipeline's parts (models, tokenizer, codec) from a resolved `ModelSource`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from . import constants as C
+from .checkpoints import MODEL_KINDS, load_hf_models, load_suno_checkpoint, safe_torch_load
+from .config import DEFAULT_CODEC
+from .hub import CODEC_PATTERNS, TOKENIZER_PATTERNS, HubOptions, ModelSource, local_or_hub
+
+
+def load_models(source: ModelSource) -> tuple[dict[str, torch.nn.Module], torch.nn.Module | None]:
+    """text/coarse/fine models on the CPU, plus the codec when the checkpoint carries one (transformers layout)."""
+    if source.layout == "suno":
+        assert source.suno_files is not None
+        return {k: load_suno_checkpoint(p, k) for k, p in zip(MODEL_KINDS, source.suno_files)}, None
+    assert source.hf_dir is not None
+    models, codec_state, codec_config = load_hf_models(source.hf_dir)
+    codec = None
+    if codec_state and source.codec is None:
+        from transformers import EncodecConfig, EncodecModel
+
+        codec = EncodecModel(EncodecConfig(**codec_config))
+        missing, unexpected = codec.load_state_dict(codec_state, strict=False)
+        if missing or unexpected:
+            raise ValueError(f"codec weights in {source.hf_dir} do not match its codec_config: missing "
+                             f"{sorted(missing)[:8]}, unexpected {sorted(unexpected)[:8]}")
+        codec.eval()
+    return models, codec
+
+
+def load_tokenizer(ref: str | Path, hub: HubOptions):
+    """The BERT tokenizer (bert-base-multilingual-cased by default) from a local folder or the Hub."""
+    from transformers import BertTokenizer
+
+    folder = local_or_hub(ref, TOKENIZER_PATTERNS, hub, "the tokenizer files (vocab.txt)")
+    try:
+        return BertTokenizer.from_pretrained(str(folder), local_files_only=True)
+    except (OSError, ValueError, TypeError) as e:
+        raise ValueError(f"tokenizer folder {folder} could not be loaded: expected a BERT vocab.txt ({e})") from None
+
+
+def load_codec(ref: str | Path | None, hub: HubOptions) -> torch.nn.Module:
+    """EnCodec 24 kHz through transformers.EncodecModel, from a local folder or the Hub."""
+    from safetensors.torch import load_file
+    from transformers import EncodecConfig, EncodecModel
+
+    folder = local_or_hub(ref or DEFAULT_CODEC, CODEC_PATTERNS, hub, "the EnCodec 24 kHz codec")
+    weights = folder / "model.safetensors"
+    try:
+        config = EncodecConfig.from_pretrained(str(folder), local_files_only=True)
+        codec = EncodecModel(config)
+        state = load_file(weights) if weights.exists() else safe_torch_load(folder / "pytorch_model.bin")
+        codec.load_state_dict(state, strict=True)
+    except (OSError, ValueError, TypeError, RuntimeError) as e:
+        raise ValueError(f"codec folder {folder} could not be loaded as an EnCodec model ({e})") from None
+    if config.sampling_rate != C.SAMPLE_RATE:
+        raise ValueError(f"codec in {folder} runs at {config.sampling_rate} Hz; Bark needs the 24 kHz EnCodec")
+    return codec.eval()
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """"auto" -> CUDA when present, else CPU; explicit "cpu" / "cuda" / "cuda:N" are checked."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]'; got {device!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was requested but no CUDA GPU is available; use device='cpu' or 'auto'")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]'; got {device!r}")
+    return dev

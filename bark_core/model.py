@@ -1,0 +1,181 @@
+"""Bark's three transformers: a causal GPT (text->semantic, semantic->coarse) and the non-causal fine GPT.
+
+Parameter names follow suno's checkpoints (nanoGPT style) so their state dicts load as they are; the
+transformers layout is mapped onto these names in `checkpoints.py`. Decoding uses a preallocated KV cache
+written in place (no `torch.cat` growth) and PyTorch's fused scaled-dot-product attention. Each op mirrors the
+reference's (same shapes, same order of additions) so that fp32 results are bitwise the reference's on CPU.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import constants as C
+from .config import FineGPTConfig, GPTConfig
+
+
+class KVCache:
+    """Keys and values of every layer for up to `max_len` positions, allocated once per generation window.
+
+    k, v: (n_layer, batch, n_head, max_len, head_dim), allocated on first write in the dtype the layers produce
+    (fp32, or bf16 under autocast).
+    """
+
+    def __init__(self, config: GPTConfig, batch: int, max_len: int, device: torch.device | str):
+        self.shape = (config.n_layer, batch, config.n_head, max_len, config.n_embd // config.n_head)
+        self.device = device
+        self.k: torch.Tensor | None = None
+        self.v: torch.Tensor | None = None
+
+    def write(self, layer: int, start: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store k, v (B, nh, T, hd) at positions start..start+T-1; return keys/values of positions 0..start+T-1."""
+        if self.k is None or self.k.dtype != k.dtype:
+            self.k = torch.empty(self.shape, device=self.device, dtype=k.dtype)
+            self.v = torch.empty(self.shape, device=self.device, dtype=k.dtype)
+        B, end = k.shape[0], start + k.shape[2]
+        self.k[layer, :B, :, start:end] = k
+        self.v[layer, :B, :, start:end] = v
+        return self.k[layer, :B, :, :end], self.v[layer, :B, :, :end]
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, config: GPTConfig, causal: bool):
+        super().__init__()
+        self.n_head, self.n_embd, self.causal = config.n_head, config.n_embd, causal
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int, start: int) -> torch.Tensor:
+        B, T, Cw = x.shape
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, Cw // self.n_head).transpose(1, 2) for t in (q, k, v))
+        if cache is not None:
+            cached_k, cached_v = cache.write(layer, start, k, v)
+            if start > 0:
+                if T != 1:
+                    raise ValueError("cached decoding takes one token at a time after the prefill")
+                # The new query attends to every cached position, itself included: no mask needed. (The prefill
+                # attends over the fresh k, v, exactly as the reference does.)
+                k, v = cached_k, cached_v
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal and start == 0 and T > 1)
+        return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, Cw))
+
+
+class MLP(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.c_proj(F.gelu(self.c_fc(x)))
+
+
+class Block(nn.Module):
+    def __init__(self, config: GPTConfig, causal: bool):
+        super().__init__()
+        # The fine model's LayerNorms always carry a bias, even in checkpoints whose Linears have none.
+        ln_bias = config.bias if causal else True
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=ln_bias)
+        self.attn = SelfAttention(config, causal)
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=ln_bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0, start: int = 0) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache, layer, start)
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(nn.Module):
+    """Causal Bark model. Call with token ids or precomputed embeddings; returns last-position logits."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.transformer = nn.ModuleDict(
+            dict(
+                wte=nn.Embedding(config.input_vocab_size, config.n_embd),
+                wpe=nn.Embedding(config.block_size, config.n_embd),
+                h=nn.ModuleList([Block(config, causal=True) for _ in range(config.n_layer)]),
+                ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
+            )
+        )
+        self.lm_head = nn.Linear(config.n_embd, config.output_vocab_size, bias=False)
+
+    def merged_context_embeddings(self, idx: torch.Tensor) -> torch.Tensor:
+        """Text model input: embeddings of text and semantic history are summed position by position.
+
+        idx: (B, 256 + 256 + n) ids -> (B, 256 + n, n_embd).
+        """
+        w, h = C.TEXT_WINDOW, C.SEMANTIC_HISTORY_WINDOW
+        wte = self.transformer.wte
+        return torch.cat([wte(idx[:, :w]) + wte(idx[:, w : w + h]), wte(idx[:, w + h :])], dim=1)
+
+    def forward(
+        self,
+        idx: torch.Tensor | None = None,
+        *,
+        embeds: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+        start: int = 0,
+        all_logits: bool = False,
+    ) -> torch.Tensor:
+        """idx (B, T) or embeds (B, T, n_embd) at positions start..start+T-1.
+
+        Returns logits (B, V) of the last position, or (B, T, V) with all_logits=True (teacher forcing).
+        """
+        x = self.transformer.wte(idx) if embeds is None else embeds
+        T = x.shape[1]
+        if start + T > self.config.block_size:
+            raise ValueError(f"sequence of {start + T} positions exceeds the model's {self.config.block_size}")
+        pos = torch.arange(start, start + T, dtype=torch.long, device=x.device)
+        x = x + self.transformer.wpe(pos)
+        for i, block in enumerate(self.transformer.h):
+            x = block(x, cache, i, start)
+        x = self.transformer.ln_f(x)
+        if all_logits:
+            return self.lm_head(x)
+        return self.lm_head(x[:, -1, :])
+
+
+class FineGPT(nn.Module):
+    """Non-causal Bark model predicting codebook `pred_idx` from codebooks 0..pred_idx of a 1024-frame window."""
+
+    def __init__(self, config: FineGPTConfig):
+        super().__init__()
+        self.config = config
+        self.transformer = nn.ModuleDict(
+            dict(
+                wtes=nn.ModuleList(
+                    [nn.Embedding(config.input_vocab_size, config.n_embd) for _ in range(config.n_codes_total)]
+                ),
+                wpe=nn.Embedding(config.block_size, config.n_embd),
+                h=nn.ModuleList([Block(config, causal=False) for _ in range(config.n_layer)]),
+                ln_f=nn.LayerNorm(config.n_embd),
+            )
+        )
+        n_heads = config.n_codes_total - config.n_codes_given
+        self.lm_heads = nn.ModuleList(
+            [nn.Linear(config.n_embd, config.output_vocab_size, bias=False) for _ in range(n_heads)]
+        )
+        self.tie_weights()
+
+    def tie_weights(self) -> None:
+        # Head i predicts codebook i + n_given and shares its weight with that codebook's input embedding.
+        for i, head in enumerate(self.lm_heads):
+            head.weight = self.transformer.wtes[i + self.config.n_codes_given].weight
+
+    def forward(self, pred_idx: int, idx: torch.Tensor) -> torch.Tensor:
+        """idx (B, T, n_codes_total) codes -> logits (B, T, output_vocab_size) for codebook pred_idx."""
+        if not self.config.n_codes_given <= pred_idx < self.config.n_codes_total:
+            raise ValueError(f"pred_idx must be in [{self.config.n_codes_given}, {self.config.n_codes_total})")
+        T = idx.shape[1]
+        pos = torch.arange(0, T, dtype=torch.long, device=idx.device)
+        # Same op order as the reference: embed every codebook, then sum those up to pred_idx.
+        embs = torch.cat([wte(idx[:, :, i]).unsqueeze(-1) for i, wte in enumerate(self.transformer.wtes)], dim=-1)
+        x = embs[:, :, :, : pred_idx + 1].sum(dim=-1) + self.transformer.wpe(pos)
+        for block in self.transformer.h:
+            x = block(x)
+        return self.lm_heads[pred_idx - self.config.n_codes_given](self.transformer.ln_f(x))

@@ -1,0 +1,231 @@
+"""BarkPipeline: owns the models, tokenizer, codec, device and presets; every request's state stays local."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from . import constants as C
+from .config import DEFAULT_VOICES_REPO, CoarseSettings, FineSettings, SamplingParams, SemanticSettings
+from .fine import decode_codes, generate_fine
+from .hub import HubOptions, ModelSource, resolve_model
+from .loading import load_codec, load_models, load_tokenizer, resolve_device
+from .presets import EMBEDDINGS_INDEX, PresetStore
+from .result import BarkResult
+from .stages import Progress, generate_coarse, generate_semantic
+from .text import encode_text
+from .voices import Voice
+
+MAX_SEED = 2**63 - 1
+VoiceLike = Voice | str | Path | None
+GeneratorLike = torch.Generator | int | None
+
+
+def check_seed(seed: object) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) <= MAX_SEED:
+        raise ValueError(f"seed must be a whole number in 0..{MAX_SEED} (or None for a random seed); got {seed!r}")
+    return int(seed)
+
+
+def _default_voices(source: ModelSource) -> str | Path:
+    folder = Path(source.name)
+    if folder.is_dir():
+        for candidate in (folder / "voices", folder / "speaker_embeddings", folder):
+            if (candidate / EMBEDDINGS_INDEX).exists() or (candidate / "v2").is_dir():
+                return candidate
+    if source.hf_dir is not None and (source.hf_dir / EMBEDDINGS_INDEX).exists():
+        return source.hf_dir
+    return DEFAULT_VOICES_REPO
+
+
+class BarkPipeline:
+    """Bark's cascade: text -> semantic -> coarse -> fine -> 24 kHz audio.
+
+    Thread-safe to share between users: generation state (caches, generators, tokens) lives in each call.
+    """
+
+    def __init__(self, models: dict[str, torch.nn.Module], tokenizer, codec: torch.nn.Module, *,
+                 device: str | torch.device = "auto", offload: bool = False, presets: PresetStore | None = None,
+                 name: str = "bark"):
+        self.device = resolve_device(device)
+        self.offload = bool(offload)
+        self.name = name
+        self.tokenizer = tokenizer
+        self.presets = presets or PresetStore(DEFAULT_VOICES_REPO)
+        self.text_model, self.coarse_model, self.fine_model = models["text"], models["coarse"], models["fine"]
+        self.codec = codec
+        # Bark's reference runs under bf16 autocast on GPUs that support it; so do we.
+        self.autocast_dtype = (torch.bfloat16 if self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+                               else None)
+        self._offload_lock = threading.Lock()  # with offload, one stage at a time owns the accelerator
+        for m in self._all_models():
+            m.eval().requires_grad_(False).to("cpu" if self.offload else self.device)
+
+    @classmethod
+    def from_pretrained(cls, model: str | Path = "bark-small", *, tokenizer: str | Path | None = None,
+                        codec: str | Path | None = None, voices: str | Path | None = None,
+                        device: str = "auto", offload: bool = False, cache_dir: str | None = None,
+                        local_files_only: bool = False, revision: str | None = None,
+                        token: str | bool | None = None) -> "BarkPipeline":
+        """Load "bark", "bark-small", a Hub repo id or a local folder (suno `.pt` files or transformers layout).
+
+        tokenizer / codec: Hub ids or local folders; by default the model folder's `tokenizer/` and `codec/`
+        subfolders when present, else bert-base-multilingual-cased and facebook/encodec_24khz from the Hub.
+        voices: where presets come from: a folder of Bark `.npz` files or a repo with speaker_embeddings/.
+        """
+        hub = HubOptions(cache_dir, local_files_only, revision, token)
+        source = resolve_model(str(model), tokenizer and str(tokenizer), codec and str(codec), hub)
+        models, embedded_codec = load_models(source)
+        codec_model = embedded_codec if embedded_codec is not None else load_codec(source.codec, hub)
+        return cls(models, load_tokenizer(source.tokenizer, hub), codec_model, device=device, offload=offload,
+                   presets=PresetStore(voices or _default_voices(source), hub), name=str(model))
+
+    # helpers ------------------------------------------------------------------------------------------------
+
+    def _all_models(self) -> list[torch.nn.Module]:
+        return [self.text_model, self.coarse_model, self.fine_model, self.codec]
+
+    @contextlib.contextmanager
+    def _running(self, model: torch.nn.Module) -> Iterator[None]:
+        """Run one stage: on the accelerator (moved there only for the stage when offloading), under autocast."""
+        lock = self._offload_lock if self.offload else contextlib.nullcontext()
+        with lock:
+            if self.offload:
+                model.to(self.device)
+            try:
+                if self.autocast_dtype is not None:
+                    with torch.autocast(self.device.type, dtype=self.autocast_dtype):
+                        yield
+                else:
+                    yield
+            finally:
+                if self.offload:
+                    model.to("cpu")
+                    if self.device.type == "cuda":
+                        torch.cuda.empty_cache()
+
+    def make_generator(self, seed: int) -> torch.Generator:
+        """The generator every stage of one generation draws from, in order (semantic, coarse, fine)."""
+        return torch.Generator(device=self.device).manual_seed(check_seed(seed))
+
+    def _generator(self, generator: GeneratorLike) -> torch.Generator:
+        if isinstance(generator, torch.Generator):
+            return generator
+        return self.make_generator(secrets.randbelow(2**32) if generator is None else generator)
+
+    def resolve_voice(self, voice: VoiceLike) -> Voice | None:
+        """A Voice, a preset name ("v2/en_speaker_6", "announcer"), a path to an `.npz`, or None."""
+        if voice is None or isinstance(voice, Voice):
+            return voice
+        if isinstance(voice, Path) or (isinstance(voice, str) and voice.endswith(".npz")):
+            return Voice.load(voice)
+        if isinstance(voice, str):
+            return self.presets.load(voice.strip())
+        raise ValueError(f"voice must be a preset name, a path to an .npz file, a Voice or None; "
+                         f"got {type(voice).__name__}")
+
+    # stages -------------------------------------------------------------------------------------------------
+
+    def text_to_semantic(self, text: str, *, voice: VoiceLike = None, temp: float = C.DEFAULT_TEXT_TEMP,
+                         top_k: int | None = None, top_p: float | None = None,
+                         min_eos_p: float | None = C.DEFAULT_MIN_EOS_P, max_duration_s: float | None = None,
+                         generator: GeneratorLike = None, progress: Progress | None = None) -> np.ndarray:
+        """Text (<= 256 BERT tokens) -> semantic tokens int64 (T_s,) in 0..9999."""
+        settings = SemanticSettings(SamplingParams(temp, top_k, top_p), min_eos_p, max_duration_s)
+        ids = encode_text(self.tokenizer, text)
+        v = self.resolve_voice(voice)
+        gen = self._generator(generator)
+        with self._running(self.text_model):
+            return generate_semantic(self.text_model, ids, None if v is None else v.semantic_prompt, settings,
+                                     gen, progress)
+
+    def semantic_to_coarse(self, semantic: np.ndarray, *, voice: VoiceLike = None,
+                           temp: float = C.DEFAULT_WAVEFORM_TEMP, top_k: int | None = None,
+                           top_p: float | None = None, max_coarse_history: int = C.MAX_COARSE_HISTORY,
+                           sliding_window_len: int = C.SLIDING_WINDOW_LEN, generator: GeneratorLike = None,
+                           progress: Progress | None = None) -> np.ndarray:
+        """Semantic tokens (T_s,) -> coarse codes int64 (2, T_c) in 0..1023, T_c = floor(T_s * 75 / 49.9)."""
+        settings = CoarseSettings(SamplingParams(temp, top_k, top_p), max_coarse_history, sliding_window_len)
+        semantic = _check_tokens(semantic, "semantic tokens", 1, C.SEMANTIC_VOCAB_SIZE)
+        v = self.resolve_voice(voice)
+        gen = self._generator(generator)
+        with self._running(self.coarse_model):
+            return generate_coarse(self.coarse_model, semantic,
+                                   None if v is None else (v.semantic_prompt, v.coarse_prompt), settings, gen,
+                                   progress)
+
+    def coarse_to_fine(self, coarse: np.ndarray, *, voice: VoiceLike = None, temp: float | None = C.DEFAULT_FINE_TEMP,
+                       generator: GeneratorLike = None, progress: Progress | None = None) -> np.ndarray:
+        """Coarse codes (2, T) -> fine codes int64 (8, T) in 0..1023 (temp None: greedy)."""
+        settings = FineSettings(temp)
+        coarse = _check_tokens(coarse, "coarse codes", 2, C.CODEBOOK_SIZE)
+        v = self.resolve_voice(voice)
+        gen = self._generator(generator)
+        with self._running(self.fine_model):
+            return generate_fine(self.fine_model, coarse, None if v is None else v.fine_prompt, settings, gen,
+                                 progress)
+
+    def decode(self, fine: np.ndarray) -> np.ndarray:
+        """Fine codes (8, T) -> float32 audio (320 * T,) at 24 kHz."""
+        fine = _check_tokens(fine, "fine codes", 2, C.CODEBOOK_SIZE)
+        with self._running(self.codec):
+            return decode_codes(self.codec, fine)
+
+    def generate(self, text: str, *, voice: VoiceLike = None, text_temp: float = C.DEFAULT_TEXT_TEMP,
+                 waveform_temp: float = C.DEFAULT_WAVEFORM_TEMP, fine_temp: float | None = C.DEFAULT_FINE_TEMP,
+                 top_k: int | None = None, top_p: float | None = None, min_eos_p: float | None = C.DEFAULT_MIN_EOS_P,
+                 max_duration_s: float | None = None, seed: int | None = None,
+                 progress: Progress | None = None) -> BarkResult:
+        """Text -> audio through all stages, one random stream (seeded by `seed`; None picks and reports one)."""
+        # Validate everything before any model work, so bad input fails fast with one clear message.
+        SemanticSettings(SamplingParams(text_temp, top_k, top_p), min_eos_p, max_duration_s)
+        SamplingParams(waveform_temp, top_k, top_p)
+        FineSettings(fine_temp)
+        seed = secrets.randbelow(2**32) if seed is None else check_seed(seed)
+        encode_text(self.tokenizer, text)
+        v = self.resolve_voice(voice)
+        gen = self.make_generator(seed)
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        semantic = self.text_to_semantic(text, voice=v, temp=text_temp, top_k=top_k, top_p=top_p,
+                                         min_eos_p=min_eos_p, max_duration_s=max_duration_s, generator=gen,
+                                         progress=progress)
+        if len(semantic) == 0:
+            raise ValueError("Bark ended the utterance before saying anything (end-of-speech at the first step); "
+                             "try another seed, a lower min_eos_p, or longer text")
+        timings["semantic"] = time.perf_counter() - t0
+        t = time.perf_counter()
+        coarse = self.semantic_to_coarse(semantic, voice=v, temp=waveform_temp, top_k=top_k, top_p=top_p,
+                                         generator=gen, progress=progress)
+        timings["coarse"] = time.perf_counter() - t
+        t = time.perf_counter()
+        fine = self.coarse_to_fine(coarse, voice=v, temp=fine_temp, generator=gen, progress=progress)
+        timings["fine"] = time.perf_counter() - t
+        t = time.perf_counter()
+        if progress:
+            progress("decode", 0, 1)
+        audio = self.decode(fine)
+        if progress:
+            progress("decode", 1, 1)
+        timings["decode"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t0
+        settings = dict(text=text, voice=v.name if v is not None else None, text_temp=text_temp,
+                        waveform_temp=waveform_temp, fine_temp=fine_temp, top_k=top_k, top_p=top_p,
+                        min_eos_p=min_eos_p, max_duration_s=max_duration_s, model=self.name)
+        return BarkResult(audio, semantic, coarse, fine, seed, timings, settings)
+
+
+def _check_tokens(arr: object, what: str, ndim: int, high: int) -> np.ndarray:
+    a = np.asarray(arr)
+    if a.dtype == object or not np.issubdtype(a.dtype, np.integer) or a.ndim != ndim or a.size == 0:
+        raise ValueError(f"{what} must be a non-empty {ndim}-D integer array; got dtype {a.dtype}, shape {a.shape}")
+    if a.min() < 0 or a.max() >= high:
+        raise ValueError(f"{what} must be in 0..{high - 1}; found {a.min()}..{a.max()}")
+    return a.astype(np.int64)

@@ -1,0 +1,47 @@
+"""The one result type every generation returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import constants as C
+from .voices import Voice
+
+
+@dataclass(frozen=True, eq=False)
+class BarkResult:
+    """Audio and the tokens of every stage.
+
+    audio: float32 (n_samples,) at `sample_rate` (24 kHz). semantic_tokens: int64 (T_s,) in 0..9999.
+    coarse_tokens: int64 (2, T_c); fine_tokens: int64 (8, T_c), both in 0..1023; n_samples = 320 * T_c.
+    timings: seconds per stage ("semantic", "coarse", "fine", "decode", "total").
+    """
+
+    audio: np.ndarray
+    semantic_tokens: np.ndarray
+    coarse_tokens: np.ndarray
+    fine_tokens: np.ndarray
+    seed: int | None
+    timings: dict[str, float] = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+    sample_rate: int = C.SAMPLE_RATE
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+    @property
+    def rtf(self) -> float | None:
+        """Real-time factor: generation seconds per second of audio (lower is faster)."""
+        total = self.timings.get("total")
+        return None if not total or not len(self.audio) else total / self.duration_s
+
+    def to_voice(self, name: str | None = None) -> Voice:
+        """This take as a reusable voice (Bark's history-prompt layout)."""
+        return Voice.from_arrays(
+            {"semantic_prompt": self.semantic_tokens, "coarse_prompt": self.coarse_tokens,
+             "fine_prompt": self.fine_tokens},
+            name=name,
+        )

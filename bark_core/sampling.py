@@ -1,0 +1,50 @@
+"""The one sampler every stage uses: nucleus and top-k filtering, temperature, one multinomial draw.
+
+The order of operations and the width of each distribution follow the reference exactly, because
+`torch.multinomial` draws a number of values from the generator that depends on that width: sampling over
+the same widths in the same order from one generator is what makes our tokens equal the reference's.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .config import SamplingParams
+
+
+def filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None) -> torch.Tensor:
+    """Mask logits outside the nucleus (`top_p`, on the untempered distribution) and outside the top `top_k`.
+
+    logits: (..., V) float. Returns a new tensor of the same shape with excluded entries set to -inf.
+    """
+    logits = logits.clone()
+    if top_p is not None:
+        sorted_logits, sorted_idx = torch.sort(logits, dim=-1, descending=True)
+        cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
+        remove = cumulative > top_p
+        # Shift right so the token that crosses top_p is kept; the most likely token is always kept.
+        remove[..., 1:] = remove[..., :-1].clone()
+        remove[..., 0] = False
+        logits = logits.masked_fill(torch.zeros_like(remove).scatter(-1, sorted_idx, remove), float("-inf"))
+    if top_k is not None:
+        kth = torch.topk(logits, min(top_k, logits.size(-1)), dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    return logits
+
+
+def sample(
+    logits: torch.Tensor, params: SamplingParams | None, generator: torch.Generator | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw one token per row.
+
+    logits: (V,) or (R, V). params None means greedy (argmax, no randomness consumed).
+    Returns (tokens, probs): tokens (1,) or (R,) int64 indices into the last axis; probs the sampled
+    distribution (same shape as logits; one-hot-free softmax, or None-equivalent softmax of logits when greedy).
+    """
+    logits = logits.float()
+    if params is None:
+        return logits.argmax(dim=-1, keepdim=logits.dim() == 1), torch.softmax(logits, dim=-1)
+    logits = filter_logits(logits, params.top_k, params.top_p)
+    probs = torch.softmax(logits / params.temperature, dim=-1)
+    tokens = torch.multinomial(probs, num_samples=1, generator=generator)
+    return (tokens if probs.dim() == 1 else tokens[:, 0]), probs

@@ -1,0 +1,156 @@
+"""Voices (Bark history prompts): validation, `.npz` files, and the preset catalogue.
+
+A voice is three integer arrays: `semantic_prompt` (T_s,) in 0..9999, `coarse_prompt` (2, T_c) and
+`fine_prompt` (8, T_f) in 0..1023, with T_c / T_s ≈ 75 / 49.9 (the reference's check, rounded to 0.1).
+Files are always read with `allow_pickle=False`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from . import constants as C
+
+CATALOG_PATH = Path(__file__).resolve().parent.parent / "voices" / "catalog.json"
+PROMPT_KEYS = ("semantic_prompt", "coarse_prompt", "fine_prompt")
+MAX_VOICE_FILE_BYTES = 8 * 1024 * 1024  # real presets are ~20 kB; anything this big is not a voice
+MAX_PROMPT_FRAMES = 20 * C.COARSE_RATE_HZ  # far more history than any window uses
+
+
+@dataclass(frozen=True, eq=False)
+class Voice:
+    """A validated history prompt. Arrays are int64: semantic (T_s,), coarse (2, T_c), fine (8, T_f)."""
+
+    semantic_prompt: np.ndarray
+    coarse_prompt: np.ndarray
+    fine_prompt: np.ndarray
+    name: str | None = None
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, object], name: str | None = None) -> "Voice":
+        """Validate the three prompt arrays; ValueError says exactly what is wrong."""
+        return cls(*validate_prompt_arrays(arrays, name or "voice"), name=name)
+
+    @classmethod
+    def load(cls, path: str | Path, name: str | None = None) -> "Voice":
+        """Read a Bark `.npz` voice file (never unpickling objects)."""
+        path = Path(path)
+        label = name or path.name
+        try:
+            size = path.stat().st_size
+        except OSError:
+            raise ValueError(f"voice file {label} does not exist or cannot be read") from None
+        if size > MAX_VOICE_FILE_BYTES:
+            raise ValueError(f"voice file {label} is {size / 1e6:.1f} MB; a Bark voice is at most "
+                             f"{MAX_VOICE_FILE_BYTES // 2**20} MiB (usually ~20 kB)")
+        return cls.from_arrays(read_npz(path.read_bytes(), label), name=name or path.stem)
+
+    def to_dict(self) -> dict[str, np.ndarray]:
+        return {k: getattr(self, k) for k in PROMPT_KEYS}
+
+    def save(self, path: str | Path) -> Path:
+        """Write Bark's `.npz` layout (semantic_prompt, coarse_prompt, fine_prompt)."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(".npz")
+        np.savez(path, **self.to_dict())
+        return path
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        np.savez(buf, **self.to_dict())
+        return buf.getvalue()
+
+    @property
+    def duration_s(self) -> float:
+        return self.coarse_prompt.shape[1] / C.COARSE_RATE_HZ
+
+
+def read_npz(data: bytes, label: str) -> dict[str, np.ndarray]:
+    """Arrays of an `.npz` held in memory, checked for zip bombs and refused if they need pickle."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            total = sum(i.file_size for i in zf.infolist())
+        if total > 4 * MAX_VOICE_FILE_BYTES:
+            raise ValueError(f"voice file {label} unpacks to {total / 1e6:.0f} MB; refusing (not a Bark voice)")
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except ValueError as e:
+        if "unpacks to" in str(e):
+            raise
+        if "pickle" in str(e).lower() or "object" in str(e).lower():
+            raise ValueError(f"voice file {label} holds Python objects (object arrays); a Bark voice holds only "
+                             f"integer arrays, and object arrays are never loaded") from None
+        raise ValueError(f"voice file {label} is not a valid .npz file ({e})") from None
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise ValueError(f"voice file {label} is not a valid .npz (zip) file: {e}") from None
+
+
+def _check_array(label: str, key: str, a: object, rows: int | None, high: int) -> np.ndarray:
+    if not isinstance(a, np.ndarray):
+        raise ValueError(f"{label}: {key} must be a numpy array, got {type(a).__name__}")
+    if a.dtype == object or not np.issubdtype(a.dtype, np.integer):
+        raise ValueError(f"{label}: {key} must hold integers, got dtype {a.dtype}")
+    want = "(T,)" if rows is None else f"({rows}, T)"
+    if (rows is None and a.ndim != 1) or (rows is not None and (a.ndim != 2 or a.shape[0] != rows)):
+        raise ValueError(f"{label}: {key} must have shape {want}, got {a.shape}")
+    if a.shape[-1] == 0:
+        raise ValueError(f"{label}: {key} is empty")
+    if a.shape[-1] > (MAX_PROMPT_FRAMES * (2 if rows is None else 3)):
+        raise ValueError(f"{label}: {key} is {a.shape[-1]} steps long; voices longer than "
+                         f"{MAX_PROMPT_FRAMES // C.COARSE_RATE_HZ} s are not supported")
+    lo, hi = int(a.min()), int(a.max())
+    if lo < 0 or hi > high:
+        raise ValueError(f"{label}: {key} values must be in 0..{high}, found {lo}..{hi}")
+    return a.astype(np.int64)
+
+
+def validate_prompt_arrays(arrays: Mapping[str, object], label: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Check keys, dtypes, shapes, ranges and the semantic/coarse length ratio; return int64 copies."""
+    missing = [k for k in PROMPT_KEYS if k not in arrays]
+    if missing:
+        raise ValueError(f"{label}: missing {', '.join(missing)} (a voice needs {', '.join(PROMPT_KEYS)})")
+    sem = _check_array(label, "semantic_prompt", arrays["semantic_prompt"], None, C.SEMANTIC_VOCAB_SIZE - 1)
+    coarse = _check_array(label, "coarse_prompt", arrays["coarse_prompt"], C.N_COARSE_CODEBOOKS, C.CODEBOOK_SIZE - 1)
+    fine = _check_array(label, "fine_prompt", arrays["fine_prompt"], C.N_FINE_CODEBOOKS, C.CODEBOOK_SIZE - 1)
+    ratio = round(coarse.shape[1] / len(sem), 1)
+    if ratio != C.VOICE_RATIO_ROUNDED:
+        raise ValueError(
+            f"{label}: semantic and coarse prompts do not line up: {len(sem)} semantic tokens need about "
+            f"{round(len(sem) * C.COARSE_RATE_HZ / C.SEMANTIC_RATE_HZ)} coarse frames (ratio 75/49.9), "
+            f"got {coarse.shape[1]}"
+        )
+    return sem, coarse, fine
+
+
+# Preset catalogue -------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def catalog() -> tuple[dict, ...]:
+    """Every preset Bark ships: dicts with name, language, version, description (from voices/catalog.json)."""
+    return tuple(json.loads(CATALOG_PATH.read_text(encoding="utf-8"))["voices"])
+
+
+def preset_names() -> tuple[str, ...]:
+    return tuple(v["name"] for v in catalog())
+
+
+def check_preset_name(name: str) -> str:
+    """Return `name` if it is a known preset; otherwise ValueError with close matches."""
+    names = preset_names()
+    if name in names:
+        return name
+    close = difflib.get_close_matches(name, names, n=4, cutoff=0.6)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise ValueError(f"unknown voice preset {name!r}.{hint} Presets look like 'v2/en_speaker_6', 'de_speaker_3', "
+                     f"'announcer'; or pass a path to an .npz file.")
