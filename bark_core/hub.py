@@ -131,19 +131,25 @@ def resolve_model(model: str, tokenizer: str | None, codec: str | None, opts: Hu
     return _remote_source(str(model), tokenizer, codec, opts)
 
 
-def _remote_source(repo_id: str, tokenizer: str | None, codec: str | None, opts: HubOptions) -> ModelSource:
-    from huggingface_hub.errors import EntryNotFoundError
+def _missing_in_repo(err: ModelFilesUnavailable) -> bool:
+    """The repo answered and has no such file (not: offline, or not cached)."""
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
+    cause = err.__cause__
+    return isinstance(cause, EntryNotFoundError) and not isinstance(cause, LocalEntryNotFoundError)
+
+
+def _remote_source(repo_id: str, tokenizer: str | None, codec: str | None, opts: HubOptions) -> ModelSource:
     try:
         hub_file(repo_id, "config.json", opts)
     except ModelFilesUnavailable as err:
-        if not isinstance(err.__cause__, EntryNotFoundError):
+        if not _missing_in_repo(err):
             raise
         for names in SUNO_FILE_SETS:  # no config.json: a repo of suno .pt files
             try:
                 files = tuple(hub_file(repo_id, n, opts) for n in names)
             except ModelFilesUnavailable as e:
-                if isinstance(e.__cause__, EntryNotFoundError):
+                if _missing_in_repo(e):
                     continue
                 raise
             return ModelSource(repo_id, "suno", files, None, tokenizer or DEFAULT_TOKENIZER, codec or DEFAULT_CODEC)

@@ -16,7 +16,7 @@ def load_models(source: ModelSource) -> tuple[dict[str, torch.nn.Module], torch.
     """text/coarse/fine models on the CPU, plus the codec when the checkpoint carries one (transformers layout)."""
     if source.layout == "suno":
         assert source.suno_files is not None
-        return {k: load_suno_checkpoint(p, k) for k, p in zip(MODEL_KINDS, source.suno_files)}, None
+        return {k: load_suno_checkpoint(p, k) for k, p in zip(MODEL_KINDS, source.suno_files, strict=True)}, None
     assert source.hf_dir is not None
     models, codec_state, codec_config = load_hf_models(source.hf_dir)
     codec = None

@@ -6,8 +6,8 @@ import contextlib
 import secrets
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -73,7 +73,7 @@ class BarkPipeline:
                         codec: str | Path | None = None, voices: str | Path | None = None,
                         device: str = "auto", offload: bool = False, cache_dir: str | None = None,
                         local_files_only: bool = False, revision: str | None = None,
-                        token: str | bool | None = None) -> "BarkPipeline":
+                        token: str | bool | None = None) -> BarkPipeline:
         """Load "bark", "bark-small", a Hub repo id or a local folder (suno `.pt` files or transformers layout).
 
         tokenizer / codec: Hub ids or local folders; by default the model folder's `tokenizer/` and `codec/`

@@ -39,9 +39,9 @@ class PresetStore:
     small and immutable), so each file is read once per store.
     """
 
-    def __init__(self, source: str | Path, hub: HubOptions = HubOptions()):
+    def __init__(self, source: str | Path, hub: HubOptions | None = None):
         self.source = source
-        self.hub = hub
+        self.hub = hub or HubOptions()
         self._cache: dict[str, Voice] = {}
         self._lock = threading.Lock()
         self._index: dict | None = None

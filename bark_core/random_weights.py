@@ -84,7 +84,7 @@ def write_suno_files(folder: Path, models: dict[str, torch.nn.Module], names=("t
                      **kw) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for kind, name in zip(MODEL_KINDS, names):
+    for kind, name in zip(MODEL_KINDS, names, strict=True):
         torch.save(suno_checkpoint(models[kind], **kw), folder / name)
         paths.append(folder / name)
     return paths
@@ -156,7 +156,9 @@ def write_transformers_folder(folder: Path, models: dict[str, torch.nn.Module], 
     parts = {"text": bark.semantic, "coarse": bark.coarse_acoustics, "fine": bark.fine_acoustics}
     for kind, hf in parts.items():
         ours = models[kind].state_dict()
-        hf.load_state_dict({k: ours[hf_key_to_suno(k)] for k in hf.state_dict()}, strict=True)
+        # transformers keeps its causal-mask buffers (`attn.bias`); every weight comes from our model.
+        theirs = {k: v for k, v in hf.state_dict().items() if not k.endswith("attn.bias")}
+        hf.load_state_dict({k: ours[hf_key_to_suno(k)] for k in theirs}, strict=False)
     bark.codec_model.load_state_dict(codec.state_dict())
     bark.save_pretrained(folder)
     write_tokenizer(Path(folder))

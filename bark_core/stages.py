@@ -6,7 +6,7 @@ reference's windows, trimming and sampling order exactly (see `constants.py` for
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

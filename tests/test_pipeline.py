@@ -1,0 +1,96 @@
+"""The public API: shapes and ranges, seeds, progress, and clear errors for every bad argument."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from bark_core import constants as C
+
+
+def test_result_shapes_and_ranges(pipe):
+    out = pipe.generate("Hello! [laughs] I'm Bark.", voice="v2/en_speaker_6", seed=7)
+    assert out.sample_rate == 24_000 and out.audio.dtype == np.float32 and out.audio.ndim == 1
+    s, c, f = out.semantic_tokens, out.coarse_tokens, out.fine_tokens
+    assert s.dtype == c.dtype == f.dtype == np.int64
+    assert s.ndim == 1 and 0 <= s.min() and s.max() < 10_000
+    assert c.shape[0] == 2 and f.shape == (8, c.shape[1]) and 0 <= f.min() and f.max() < 1024
+    assert c.shape[1] == math.floor(len(s) * C.SEMANTIC_TO_COARSE_RATIO / 2)
+    assert len(out.audio) == c.shape[1] * C.SAMPLES_PER_FRAME
+    np.testing.assert_array_equal(f[:2], c)
+    assert set(out.timings) == {"semantic", "coarse", "fine", "decode", "total"} and out.rtf > 0
+    assert out.settings["voice"] == "v2/en_speaker_6"
+
+
+def test_random_seed_is_reported_and_reproduces(pipe):
+    a = pipe.generate("Hello world", max_duration_s=1.0)
+    assert isinstance(a.seed, int)
+    b = pipe.generate("Hello world", max_duration_s=1.0, seed=a.seed)
+    np.testing.assert_array_equal(a.fine_tokens, b.fine_tokens)
+    c = pipe.generate("Hello world", max_duration_s=1.0, seed=a.seed + 1)
+    assert not np.array_equal(a.semantic_tokens, c.semantic_tokens)
+
+
+def test_max_duration_caps_semantic_length(pipe):
+    out = pipe.generate("Hello world", seed=1, max_duration_s=0.5)
+    assert len(out.semantic_tokens) == 25  # > 0.5 s after the 25th token at 49.9 Hz
+
+
+def test_progress_reports_every_stage_in_order_and_core_never_prints(pipe, capsys):
+    events = []
+    pipe.generate("Hello world", seed=2, max_duration_s=2.0, progress=lambda *e: events.append(e))
+    stages = [e[0] for e in events]
+    assert stages[0] == "semantic" and stages[-1] == "decode"
+    order = list(dict.fromkeys(stages))
+    assert order == ["semantic", "coarse", "fine", "decode"]
+    assert all(0 <= done <= total for _, done, total in events)
+    for stage in order:  # each stage finishes: its last report is done == total
+        last = [e for e in events if e[0] == stage][-1]
+        assert last[1] == last[2]
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+def test_text_over_256_tokens_is_refused_not_cut(pipe):
+    with pytest.raises(ValueError, match=r"at most 256 tokens"):
+        pipe.generate("a " * 300, seed=0)
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t ", None, 5, "\x00\x01"])
+def test_empty_or_non_text(pipe, text):
+    with pytest.raises(ValueError, match="text"):
+        pipe.generate(text, seed=0)
+
+
+@pytest.mark.parametrize("kw,message", [
+    (dict(text_temp=0), "temperature"), (dict(text_temp=-1), "temperature"), (dict(waveform_temp=float("nan")),
+                                                                              "temperature"),
+    (dict(fine_temp=100), "fine_temp"), (dict(top_k=0), "top_k"), (dict(top_k=2.5), "top_k"),
+    (dict(top_p=0), "top_p"), (dict(top_p=1.5), "top_p"), (dict(min_eos_p=2), "min_eos_p"),
+    (dict(max_duration_s=0), "max_duration_s"), (dict(seed=-1), "seed"), (dict(seed=2**64), "seed"),
+    (dict(seed="7"), "seed"), (dict(seed=True), "seed"), (dict(voice="v2/en_speaker_66"), "unknown voice preset"),
+    (dict(voice=3.5), "voice must be"), (dict(voice="/nope/missing.npz"), "does not exist"),
+])
+def test_bad_settings_have_clear_messages(pipe, kw, message):
+    with pytest.raises(ValueError, match=message):
+        pipe.generate("Hello", **kw)
+
+
+def test_stage_inputs_are_checked(pipe):
+    with pytest.raises(ValueError, match="semantic tokens must be in 0..9999"):
+        pipe.semantic_to_coarse(np.array([5, 10_000]))
+    with pytest.raises(ValueError, match="coarse codes must be a non-empty 2-D"):
+        pipe.coarse_to_fine(np.array([1, 2, 3]))
+    with pytest.raises(ValueError, match="fine codes must be in 0..1023"):
+        pipe.decode(np.full((8, 4), 1024))
+    with pytest.raises(ValueError, match="max_coarse_history"):
+        pipe.semantic_to_coarse(np.array([5, 6]), max_coarse_history=700)
+
+
+def test_greedy_fine_is_deterministic(pipe):
+    coarse = np.random.default_rng(0).integers(0, 1024, (2, 50))
+    a = pipe.coarse_to_fine(coarse, temp=None, generator=1)
+    b = pipe.coarse_to_fine(coarse, temp=None, generator=2)
+    np.testing.assert_array_equal(a, b)
