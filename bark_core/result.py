@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -37,6 +38,21 @@ class BarkResult:
         """Real-time factor: generation seconds per second of audio (lower is faster)."""
         total = self.timings.get("total")
         return None if not total or not len(self.audio) else total / self.duration_s
+
+    def save_wav(self, path: str | Path) -> Path:
+        """16-bit PCM WAV at the result's sample rate."""
+        import soundfile as sf
+
+        path = Path(path)
+        sf.write(path, np.clip(self.audio, -1.0, 1.0), self.sample_rate, subtype="PCM_16")
+        return path
+
+    def save_tokens(self, path: str | Path) -> Path:
+        """All stages' tokens plus the audio length, as an `.npz` (semantic_tokens, coarse_tokens, fine_tokens)."""
+        path = Path(path)
+        np.savez(path, semantic_tokens=self.semantic_tokens, coarse_tokens=self.coarse_tokens,
+                 fine_tokens=self.fine_tokens, sample_rate=np.int64(self.sample_rate), seed=np.int64(self.seed or 0))
+        return path
 
     def to_voice(self, name: str | None = None) -> Voice:
         """This take as a reusable voice (Bark's history-prompt layout)."""

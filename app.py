@@ -1,0 +1,311 @@
+"""Bark Studio: the Gradio app (and Hugging Face Space) over bark_core. It builds the UI and calls the pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+
+import gradio as gr
+import soundfile as sf
+import torch
+
+from bark_core import BarkPipeline, Voice
+from bark_core.config import DEFAULT_TOKENIZER
+from bark_core.hub import HubOptions
+from bark_core.loading import load_tokenizer
+from bark_core.plots import token_figure
+from bark_core.text import check_text, estimate_seconds, tokenize
+from bark_core.voices import catalog
+
+try:  # ZeroGPU on Hugging Face Spaces; a no-op everywhere else
+    import spaces
+
+    gpu = spaces.GPU(duration=120)
+except ImportError:
+    def gpu(fn):
+        return fn
+
+ROOT = Path(__file__).resolve().parent
+CUES = ["[laughter]", "[laughs]", "[sighs]", "[music]", "[gasps]", "[clears throat]", "—", "...", "♪", "[MAN]",
+        "[WOMAN]"]
+NO_VOICE = "none — let Bark invent a speaker"
+LANGUAGES = json.loads((ROOT / "voices" / "catalog.json").read_text(encoding="utf-8"))["languages"]
+LANG_CHOICES = [("any language", "any")] + [(f"{name} ({code})", code) for code, name in LANGUAGES.items()]
+MAX_HISTORY = 50
+STAGE_SPAN = {"semantic": (0.0, 0.25), "coarse": (0.25, 0.8), "fine": (0.8, 0.95), "decode": (0.95, 1.0)}
+
+
+class Pipelines:
+    """One shared pipeline per model name, loaded lazily on first use (never at start-up) and shared by all users."""
+
+    def __init__(self, models: list[str], device: str = "auto", offload: bool = False, voices: str | None = None):
+        self.models, self.device, self.offload, self.voices = models, device, offload, voices
+        self._loaded: dict[str, BarkPipeline] = {}
+        self._tokenizers: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> BarkPipeline:
+        if name not in self.models:
+            raise ValueError(f"model must be one of {self.models}; got {name!r}")
+        with self._lock:
+            if name not in self._loaded:
+                self._loaded[name] = BarkPipeline.from_pretrained(name, device=self.device, offload=self.offload,
+                                                                  voices=self.voices)
+            return self._loaded[name]
+
+    def tokenizer(self, name: str):
+        """The model's tokenizer for live counts, without loading the models (None if it can't be had)."""
+        if name in self._loaded:
+            return self._loaded[name].tokenizer
+        if name not in self._tokenizers:
+            folder = Path(name) / "tokenizer"
+            try:
+                self._tokenizers[name] = load_tokenizer(folder if folder.is_dir() else DEFAULT_TOKENIZER, HubOptions())
+            except ValueError:
+                self._tokenizers[name] = None
+        return self._tokenizers[name]
+
+
+def voice_choices(language: str) -> list[str]:
+    """v2 presets first, then v1, announcer and the unlabelled speakers; filtered by language; 'none' last."""
+    voices = [v for v in catalog() if language == "any" or v["language"] == language]
+    order = {"v2": 0, "v1": 1}
+    names = [v["name"] for v in sorted(voices, key=lambda v: (order[v["version"]], v["name"].count("_") < 2))]
+    return names + [NO_VOICE]
+
+
+def js_insert(cue: str) -> str:
+    """Browser-side: insert `cue` at the cursor of the text box (no server round trip)."""
+    return f"""(text) => {{
+        const el = document.querySelector('#bark-text textarea'); const cue = {json.dumps(cue)};
+        text = text || ''; const s = el ? el.selectionStart : text.length; const e = el ? el.selectionEnd : s;
+        const pre = text.slice(0, s); const sep = pre && !pre.endsWith(' ') ? ' ' : '';
+        return pre + sep + cue + ' ' + text.slice(e).replace(/^ /, '');
+    }}"""
+
+
+def build_demo(pipelines: Pipelines) -> gr.Blocks:
+    out_dir = Path(tempfile.mkdtemp(prefix="bark-studio-"))
+
+    def count(text: str, model: str) -> str:
+        tok = pipelines.tokenizer(model)
+        try:
+            norm = check_text(text)
+        except ValueError:
+            return "0 BERT tokens · 0 s (max 256 tokens ≈ 13 s per generation)"
+        n = len(tokenize(tok, norm)) if tok is not None else round(len(norm) / 3.5)
+        approx = "" if tok is not None else "≈"
+        over = " — **over the limit: shorten the text**" if n > 256 else ""
+        return f"{approx}{n} / 256 BERT tokens · ≈{estimate_seconds(n):.1f} s of speech{over}"
+
+    def on_language(language: str, voice: str):
+        choices = voice_choices(language)
+        return gr.update(choices=choices, value=voice if voice in choices else choices[0])
+
+    def on_npz(path, current):
+        if not path:
+            return current, voice_status(current)
+        try:
+            voice = Voice.load(path, name=Path(path).name)
+        except ValueError as e:
+            gr.Warning(str(e))
+            return current, voice_status(current)
+        new = {"label": f"uploaded {Path(path).name}", "voice": voice}
+        return new, voice_status(new)
+
+    def voice_status(custom) -> str:
+        if custom:
+            return f"Using **{custom['label']}** ({custom['voice'].duration_s:.1f} s prompt). Clear it to use presets."
+        return "Using the preset selected above."
+
+    def on_reference(path) -> str:
+        if not path:
+            return "No recording yet."
+        try:
+            info = sf.info(path)
+        except Exception:  # noqa: BLE001 - any unreadable upload gets the same answer
+            return "This file could not be read as audio (wav, flac or ogg)."
+        return (f"Recording received: {info.duration:.1f} s, {info.samplerate} Hz, {info.channels} channel(s). "
+                "Making a voice from a recording is not available yet in this version: pick a preset or upload "
+                "an .npz voice for now.")
+
+    @gpu
+    def run(pipe: BarkPipeline, text, voice, kw, progress):
+        def report(stage: str, done: int, total: int) -> None:
+            lo, hi = STAGE_SPAN[stage]
+            progress(lo + (hi - lo) * done / max(total, 1), desc=f"{stage} {done}/{total}")
+
+        return pipe.generate(text, voice=voice, progress=report, **kw)
+
+    def generate(text, language, preset, custom, npz_path, text_temp, waveform_temp, fine_temp, top_k, top_p, min_eos_p,
+                 max_duration, seed, random_seed, model, history, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+        try:
+            if not random_seed and (seed is None or float(seed) != int(seed)):
+                raise ValueError(f"seed must be a whole number (or tick 'random'); got {seed!r}")
+            kw = dict(text_temp=text_temp, waveform_temp=waveform_temp, fine_temp=fine_temp,
+                      top_k=int(top_k) if top_k else None, top_p=None if top_p is None or top_p >= 1 else top_p,
+                      min_eos_p=min_eos_p, max_duration_s=max_duration or None,
+                      seed=None if random_seed else int(seed))
+            if custom:
+                voice = custom["voice"]
+            elif npz_path:  # API callers pass the .npz directly
+                voice = Voice.load(npz_path, name=Path(npz_path).name)
+                custom = {"label": f"uploaded {Path(npz_path).name}", "voice": voice}
+            else:
+                voice = None if preset in (None, NO_VOICE) else preset
+            result = run(pipelines.get(model), text, voice, kw, progress)
+        except ValueError as e:
+            raise gr.Error(str(e)) from None
+        except Exception as e:  # noqa: BLE001 - the page shows a message and the app keeps serving
+            raise gr.Error(f"Generation failed ({type(e).__name__}: {e}). Try again or change the settings.") from None
+        take_id = uuid.uuid4().hex[:8]
+        wav = result.save_wav(out_dir / f"bark-{take_id}.wav")
+        voice_path = result.to_voice(name=f"take-{take_id}").save(out_dir / f"bark-voice-{take_id}.npz")
+        tokens = result.save_tokens(out_dir / f"bark-tokens-{take_id}.npz")
+        voice_label = custom["label"] if custom else (preset or NO_VOICE)
+        settings = {**result.settings, "voice": voice_label, "language": language, "seed": result.seed}
+        t = result.timings
+        timing = (f"**{result.duration_s:.2f} s** of audio in {t['total']:.1f} s — real-time factor "
+                  f"**{result.rtf:.2f}** · semantic {t['semantic']:.2f} s · coarse {t['coarse']:.2f} s · "
+                  f"fine {t['fine']:.2f} s · decode {t['decode']:.2f} s · seed **{result.seed}**")
+        take = {"id": take_id, "n": len(history) + 1, "settings": settings, "wav": str(wav), "npz": str(voice_path),
+                "duration": result.duration_s, "rtf": result.rtf, "voice": result.to_voice(name=f"take #{take_id}")}
+        history = (history + [take])[-MAX_HISTORY:]
+        fig = token_figure(result.semantic_tokens, result.coarse_tokens, result.fine_tokens, result.audio)
+        return ((result.sample_rate, result.audio), str(wav), str(voice_path), str(tokens), timing, settings, fig,
+                history, history_rows(history), gr.update(choices=history_choices(history), value=take_id),
+                result.seed, take)
+
+    def history_rows(history) -> list[list]:
+        return [[h["n"], h["settings"]["text"][:60], h["settings"]["voice"], h["settings"]["language"],
+                 h["settings"]["seed"], round(h["duration"], 2), round(h["rtf"], 2)] for h in history]
+
+    def history_choices(history) -> list[tuple[str, str]]:
+        return [(f"#{h['n']}: {h['settings']['text'][:40]}", h["id"]) for h in history]
+
+    def pick_take(take_id, history):
+        take = next((h for h in history if h["id"] == take_id), None)
+        return (take["wav"] if take else None), take
+
+    def use_take(take):
+        if not take:
+            gr.Warning("Generate a take first (or pick one from the history).")
+            return None, voice_status(None)
+        custom = {"label": f"take #{take['n']} (seed {take['settings']['seed']})", "voice": take["voice"]}
+        return custom, voice_status(custom)
+
+    with gr.Blocks(title="Bark Studio") as demo:
+        gr.Markdown("# 🐶 Bark Studio\nType text, pick a voice, and hear what Suno's **Bark** makes of it — "
+                    "then see the tokens each stage produced.")
+        custom_voice, history, last_take = gr.State(None), gr.State([]), gr.State(None)
+        with gr.Row():
+            with gr.Column(scale=5):
+                text = gr.Textbox(label="Text", lines=4, elem_id="bark-text", max_length=5000,
+                                  placeholder="Hello! [laughs] I'm Bark. ♪ I can sing too ♪")
+                counter = gr.Markdown("0 / 256 BERT tokens", elem_id="bark-count")
+                with gr.Row():
+                    cue_buttons = [gr.Button(c, size="sm", min_width=40) for c in CUES]
+                gr.Markdown("Tip: CAPITALS add emphasis; `—` or `...` add hesitation; `♪` around lyrics sings them.")
+                with gr.Row():
+                    language = gr.Dropdown(LANG_CHOICES, value="en", label="Language", elem_id="bark-language")
+                    preset = gr.Dropdown(voice_choices("en"), value="v2/en_speaker_6", label="Voice preset",
+                                         elem_id="bark-voice", allow_custom_value=True)
+                with gr.Accordion("Your own voice (.npz prompt or a recording)", open=False):
+                    npz = gr.File(label="Voice prompt (.npz)", file_types=[".npz"], type="filepath")
+                    reference = gr.Audio(sources=["upload", "microphone"], type="filepath",
+                                         label="Reference recording")
+                    reference_status = gr.Markdown("No recording yet.")
+                    gr.Markdown("🔒 Voices you upload or record stay in this browser session only and are never "
+                                "shown to others. Only use recordings of people who agreed to it.")
+                voice_info = gr.Markdown("Using the preset selected above.")
+                clear_voice = gr.Button("Clear custom voice", size="sm")
+                with gr.Row():
+                    text_temp = gr.Slider(0.05, 1.5, value=0.7, step=0.05, label="Text (semantic) temperature")
+                    waveform_temp = gr.Slider(0.05, 1.5, value=0.7, step=0.05, label="Waveform (coarse) temperature")
+                    fine_temp = gr.Slider(0.05, 1.5, value=0.5, step=0.05, label="Fine temperature")
+                with gr.Accordion("Advanced", open=False):
+                    with gr.Row():
+                        top_k = gr.Number(0, precision=0, minimum=0, label="top-k (0 = off)")
+                        top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.01, label="top-p (1 = off)")
+                        min_eos_p = gr.Slider(0.01, 1.0, value=0.2, step=0.01, label="min_eos_p (end sooner ↓)")
+                        max_duration = gr.Number(0, minimum=0, label="max duration, s (0 = no limit)")
+                    with gr.Row():
+                        seed = gr.Number(42, precision=0, minimum=0, label="seed")
+                        random_seed = gr.Checkbox(True, label="random seed")
+                        model = gr.Dropdown(pipelines.models, value=pipelines.models[0], label="model",
+                                            visible=len(pipelines.models) > 1)
+                with gr.Row():
+                    go = gr.Button("Generate", variant="primary", elem_id="bark-generate")
+                    stop = gr.Button("Stop", variant="stop")
+            with gr.Column(scale=5):
+                audio = gr.Audio(label="Result", autoplay=False, interactive=False, elem_id="bark-audio")
+                timing = gr.Markdown(elem_id="bark-timing")
+                with gr.Row():
+                    wav_file = gr.DownloadButton("⬇ WAV", elem_id="bark-wav")
+                    voice_file = gr.DownloadButton("⬇ voice (.npz)")
+                    tokens_file = gr.DownloadButton("⬇ tokens (.npz)")
+                use_voice = gr.Button("Use this take as the voice")
+                used_seed = gr.Number(label="seed used", interactive=False, precision=0)
+                settings_json = gr.JSON(label="Settings of this take")
+        with gr.Tab("Token panel"):
+            gr.Markdown("What Bark produced at each stage, on one time axis: **semantic tokens** (what is said, "
+                        "49.9/s), the **coarse** EnCodec codebooks (the voice and rough sound, 75/s), all 8 "
+                        "**fine** codebooks (detail), and the resulting **spectrogram**. Hover to read token ids.")
+            plot = gr.Plot(elem_id="bark-plot")
+        with gr.Tab("Session history"):
+            table = gr.Dataframe(headers=["#", "text", "voice", "language", "seed", "seconds", "RTF"],
+                                 interactive=False)
+            with gr.Row():
+                pick = gr.Dropdown([], label="Take", interactive=True)
+                reuse = gr.Button("Use this take as the voice")
+            picked_audio = gr.Audio(label="Take", interactive=False, autoplay=False)
+            picked = gr.State(None)
+        examples = json.loads((ROOT / "examples" / "examples.json").read_text(encoding="utf-8"))["examples"]
+        gr.Examples([[e["text"], e["language"], e["voice"] or NO_VOICE] for e in examples],
+                    inputs=[text, language, preset], cache_examples=False)
+
+        for b, cue in zip(cue_buttons, CUES, strict=True):
+            b.click(None, inputs=[text], outputs=[text], js=js_insert(cue))
+        text.change(count, [text, model], counter, show_progress="hidden", api_visibility="private")
+        language.change(on_language, [language, preset], preset, api_visibility="private")
+        npz.upload(on_npz, [npz, custom_voice], [custom_voice, voice_info], api_visibility="private")
+        reference.change(on_reference, reference, reference_status, api_visibility="private")
+        clear_voice.click(lambda: (None, voice_status(None)), None, [custom_voice, voice_info],
+                          api_visibility="private")
+        inputs = [text, language, preset, custom_voice, npz, text_temp, waveform_temp, fine_temp, top_k, top_p,
+                  min_eos_p, max_duration, seed, random_seed, model, history]
+        event = go.click(generate, inputs,
+                         [audio, wav_file, voice_file, tokens_file, timing, settings_json, plot, history, table, pick,
+                          used_seed, last_take], api_name="generate", concurrency_limit=1, concurrency_id="bark")
+        stop.click(None, cancels=[event])
+        use_voice.click(use_take, last_take, [custom_voice, voice_info], api_visibility="private")
+        pick.change(pick_take, [pick, history], [picked_audio, picked], api_visibility="private")
+        reuse.click(use_take, picked, [custom_voice, voice_info], api_visibility="private")
+    return demo
+
+
+def default_models() -> list[str]:
+    return ["bark-small", "bark"] if torch.cuda.is_available() else ["bark-small"]
+
+
+demo = build_demo(Pipelines(default_models()))
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Bark Studio web app")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--share", action="store_true", help="public gradio.live link (off by default)")
+    parser.add_argument("--model", action="append", help="bark, bark-small, a Hub repo id or a local folder; "
+                        "repeat to offer several (the first is the default)")
+    parser.add_argument("--voices", default=None, help="folder of Bark .npz presets (default: the Hub's)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--offload", action="store_true", help="keep models on the CPU between stages")
+    parser.add_argument("--queue-size", type=int, default=16)
+    args = parser.parse_args()
+    demo = build_demo(Pipelines(args.model or default_models(), args.device, args.offload, args.voices))
+    demo.queue(max_size=args.queue_size, default_concurrency_limit=1)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share)

@@ -1,0 +1,53 @@
+"""The token panel: every stage's tokens and the audio's spectrogram on one time axis (plotly, hover shows ids)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import constants as C
+
+
+def spectrogram_db(audio: np.ndarray, sample_rate: int = C.SAMPLE_RATE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(freqs_hz (F,), times_s (T,), power_db (F, T)) of a mono signal, 1024-sample Hann windows."""
+    from scipy.signal import spectrogram
+
+    if len(audio) < 1024:
+        audio = np.pad(audio, (0, 1024 - len(audio)))
+    f, t, s = spectrogram(audio.astype(np.float64), fs=sample_rate, nperseg=1024, noverlap=768)
+    return f, t, 10 * np.log10(s + 1e-10)
+
+
+def token_figure(semantic: np.ndarray, coarse: np.ndarray, fine: np.ndarray, audio: np.ndarray,
+                 boundaries_s: list[float] | None = None):
+    """A 4-row plotly figure sharing the x axis in seconds.
+
+    semantic (T_s,) at 49.9 Hz; coarse (2, T_c) and fine (8, T_c) at 75 Hz; audio (N,) at 24 kHz.
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=4, cols=1, shared_xaxes=True, vertical_spacing=0.04, row_heights=[0.22, 0.14, 0.3, 0.34],
+                        subplot_titles=("Semantic tokens (49.9 per second)", "Coarse codes: codebooks 0-1 (75/s)",
+                                        "Fine codes: all 8 codebooks", "Audio spectrogram"))
+    ts = np.arange(len(semantic)) / C.SEMANTIC_RATE_HZ
+    fig.add_trace(go.Scattergl(x=ts, y=semantic, mode="markers", marker=dict(size=3, color=semantic,
+                               colorscale="Viridis"), name="semantic",
+                               hovertemplate="t=%{x:.2f}s<br>semantic id %{y}<extra></extra>"), row=1, col=1)
+    tc = np.arange(coarse.shape[1]) / C.COARSE_RATE_HZ
+    fig.add_trace(go.Heatmap(x=tc, y=[0, 1], z=coarse, colorscale="Viridis", showscale=False, name="coarse",
+                             hovertemplate="t=%{x:.2f}s<br>codebook %{y}<br>code %{z}<extra></extra>"), row=2, col=1)
+    fig.add_trace(go.Heatmap(x=tc, y=list(range(fine.shape[0])), z=fine, colorscale="Viridis", showscale=False,
+                             name="fine", hovertemplate="t=%{x:.2f}s<br>codebook %{y}<br>code %{z}<extra></extra>"),
+                  row=3, col=1)
+    f, t, db = spectrogram_db(audio)
+    fig.add_trace(go.Heatmap(x=t, y=f, z=db, colorscale="Magma", showscale=False, name="spectrogram",
+                             hovertemplate="t=%{x:.2f}s<br>%{y:.0f} Hz<br>%{z:.0f} dB<extra></extra>"), row=4, col=1)
+    for b in boundaries_s or []:
+        fig.add_vline(x=b, line=dict(color="red", dash="dash", width=1))
+    fig.update_yaxes(title_text="id", row=1, col=1)
+    fig.update_yaxes(title_text="codebook", row=2, col=1)
+    fig.update_yaxes(title_text="codebook", row=3, col=1)
+    fig.update_yaxes(title_text="Hz", row=4, col=1)
+    fig.update_xaxes(title_text="time (s)", row=4, col=1)
+    fig.update_layout(height=720, margin=dict(l=50, r=20, t=40, b=40), showlegend=False)
+    return fig

@@ -1,0 +1,128 @@
+"""The app, launched on tiny random checkpoints and driven through gradio_client like a remote user."""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from bark_core import constants as C
+
+from .conftest import PROMPTS, need_prompts
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(model_dir):
+    need_prompts()
+    import app
+
+    demo = app.build_demo(app.Pipelines([str(model_dir)], device="cpu", voices=str(PROMPTS)))
+    demo.queue(max_size=8, default_concurrency_limit=1)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)
+
+
+DEFAULTS = dict(text="Hello! [laughs] I'm Bark.", language="en", preset="v2/en_speaker_6", npz_path=None,
+                text_temp=0.7, waveform_temp=0.7, fine_temp=0.5, top_k=0, top_p=1.0, min_eos_p=0.2,
+                max_duration=1.5, seed=7, random_seed=False)
+
+
+def call(client, **kw):
+    args = {**DEFAULTS, **kw}
+    return client.predict(*args.values(), api_name="/generate")
+
+
+def test_startup_loads_no_model(model_dir):
+    import app
+
+    pipes = app.Pipelines([str(model_dir)], device="cpu")
+    app.build_demo(pipes)
+    assert pipes._loaded == {}
+
+
+def test_generate_returns_audio_tokens_seed_and_timings(client):
+    out = call(client)
+    audio_path, wav_path, voice_path, tokens_path, timing, settings, _plot = out[:7]
+    tokens = np.load(tokens_path)
+    n_frames = tokens["coarse_tokens"].shape[1]
+    audio, sr = sf.read(wav_path)
+    assert sr == C.SAMPLE_RATE and len(audio) == n_frames * C.SAMPLES_PER_FRAME
+    assert tokens["fine_tokens"].shape == (8, n_frames)
+    assert len(tokens["semantic_tokens"]) == 75  # max duration 1.5 s -> 75 semantic tokens
+    assert settings["seed"] == 7 and settings["voice"] == "v2/en_speaker_6" and settings["language"] == "en"
+    assert "real-time factor" in timing and "semantic" in timing and "seed **7**" in timing
+    assert out[9] == 7
+    voice = np.load(voice_path)
+    np.testing.assert_array_equal(voice["fine_prompt"], tokens["fine_tokens"])
+
+
+def test_same_seed_same_audio(client):
+    a, b = call(client, seed=11), call(client, seed=11)
+    np.testing.assert_array_equal(sf.read(a[1])[0], sf.read(b[1])[0])
+    c = call(client, seed=12)
+    assert not np.array_equal(np.load(a[3])["semantic_tokens"], np.load(c[3])["semantic_tokens"])
+
+
+def test_uploaded_npz_voice_round_trips(client):
+    from gradio_client import handle_file
+
+    first = call(client, seed=3)
+    a = call(client, preset="v2/de_speaker_0", npz_path=handle_file(first[2]), seed=5)
+    b = call(client, preset="v2/de_speaker_0", npz_path=handle_file(first[2]), seed=5)
+    assert a[5]["voice"].startswith("uploaded")
+    np.testing.assert_array_equal(np.load(a[3])["fine_tokens"], np.load(b[3])["fine_tokens"])
+
+
+@pytest.mark.parametrize("kw,message", [
+    (dict(text=""), "text is empty"),
+    (dict(text="   "), "text is empty"),
+    (dict(text="hello " * 300), "at most 256 tokens"),
+    (dict(preset="v2/en_speaker_66"), "unknown voice preset"),
+    (dict(preset="../../etc/passwd"), "unknown voice preset"),
+    # Gradio checks its sliders' and numbers' ranges itself, and says which bound was crossed.
+    (dict(text_temp=0.0), "less than minimum value 0.05"),
+    (dict(top_k=-3), "less than minimum value 0"),
+    (dict(min_eos_p=1.5), "greater than maximum value 1"),
+    (dict(seed=None, random_seed=False), "seed must be a whole number"),
+    (dict(seed=-4, random_seed=False), "less than minimum value 0"),
+])
+def test_bad_inputs_give_messages_and_app_keeps_serving(client, kw, message):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match=message):
+        call(client, **kw)
+    assert call(client, max_duration=0.3)[5]["seed"] == 7
+
+
+def test_broken_npz_upload(client, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    bad = tmp_path / "broken.npz"
+    bad.write_bytes(b"this is not a zip file")
+    with pytest.raises(AppError, match="not a valid .npz"):
+        call(client, npz_path=handle_file(str(bad)))
+    np.savez(tmp_path / "short.npz", semantic_prompt=np.arange(10), coarse_prompt=np.zeros((2, 15), int))
+    with pytest.raises(AppError, match="missing fine_prompt"):
+        call(client, npz_path=handle_file(str(tmp_path / "short.npz")))
+
+
+def test_random_seed_is_reported(client):
+    out = call(client, random_seed=True, seed=0)
+    assert isinstance(out[9], (int, float)) and out[5]["seed"] == out[9]
