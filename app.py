@@ -211,8 +211,8 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                     cue_buttons = [gr.Button(c, size="sm", min_width=40) for c in CUES]
                 gr.Markdown("Tip: CAPITALS add emphasis; `—` or `...` add hesitation; `♪` around lyrics sings them.")
                 with gr.Row():
-                    language = gr.Dropdown(LANG_CHOICES, value="en", label="Language", elem_id="bark-language")
-                    preset = gr.Dropdown(voice_choices("en"), value="v2/en_speaker_6", label="Voice preset",
+                    language = gr.Dropdown(LANG_CHOICES, value="any", label="Language", elem_id="bark-language")
+                    preset = gr.Dropdown(voice_choices("any"), value="v2/en_speaker_6", label="Voice preset",
                                          elem_id="bark-voice", allow_custom_value=True)
                 with gr.Accordion("Your own voice (.npz prompt or a recording)", open=False):
                     npz = gr.File(label="Voice prompt (.npz)", file_types=[".npz"], type="filepath")

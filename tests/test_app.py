@@ -24,7 +24,8 @@ def app_url(model_dir):
     need_prompts()
     import app
 
-    demo = app.build_demo(app.Pipelines([str(model_dir)], device="cpu", voices=str(PROMPTS)))
+    # A second model the machine cannot download: choosing it must give a clear message, not a traceback.
+    demo = app.build_demo(app.Pipelines([str(model_dir), "bark-small"], device="cpu", voices=str(PROMPTS)))
     demo.queue(max_size=8, default_concurrency_limit=1)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     yield url
@@ -126,3 +127,12 @@ def test_broken_npz_upload(client, tmp_path):
 def test_random_seed_is_reported(client):
     out = call(client, random_seed=True, seed=0)
     assert isinstance(out[9], (int, float)) and out[5]["seed"] == out[9]
+
+
+def test_model_that_cannot_be_downloaded_gives_a_clear_message(client, model_dir):
+    from gradio_client.exceptions import AppError
+
+    args = {**DEFAULTS, "model": "bark-small"}
+    with pytest.raises(AppError, match=r"Could not get text.pt from the Hugging Face Hub repo 'suno/bark'"):
+        client.predict(*args.values(), api_name="/generate")
+    assert call(client, max_duration=0.3)[5]["model"] == str(model_dir)

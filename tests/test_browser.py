@@ -1,0 +1,64 @@
+"""A real headless Chromium drives the page: language, preset, a cue button, Generate, token plots, WAV download."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+from .test_app import app_url  # noqa: F401 - the launched app fixture
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("Debian chromium is not installed (tests/browser_deps.sh installs it)")
+        pytest.skip("Debian chromium not installed")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        yield b
+        b.close()
+
+
+def choose(page, elem_id: str, option: str) -> None:
+    box = page.locator(f"#{elem_id} input")
+    box.click()
+    box.fill(option)
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_generate_in_real_browser(browser, app_url, tmp_path):  # noqa: F811
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1800}, accept_downloads=True)
+    page.goto(app_url)
+    page.locator("#bark-text textarea").wait_for(timeout=60_000)
+    choose(page, "bark-language", "German (de)")
+    choose(page, "bark-voice", "v2/de_speaker_3")
+    text = page.locator("#bark-text textarea")
+    text.fill("Guten Tag")
+    text.press("End")
+    page.get_by_role("button", name="[laughs]", exact=True).click()
+    page.wait_for_function("document.querySelector('#bark-text textarea').value.includes('[laughs]')")
+    assert text.input_value().startswith("Guten Tag [laughs]")
+    page.locator("#bark-generate").click()
+    page.locator("#bark-timing").get_by_text("real-time factor").wait_for(timeout=180_000)
+    page.locator("#bark-plot .js-plotly-plot").first.wait_for(timeout=60_000)
+    page.locator("#bark-audio audio, #bark-audio .waveform-container").first.wait_for(state="attached")
+    with page.expect_download(timeout=60_000) as download:
+        page.locator("#bark-wav").click()
+    wav = tmp_path / "take.wav"
+    download.value.save_as(wav)
+    assert wav.read_bytes()[:4] == b"RIFF" and wav.stat().st_size > 1000
+    shutil.copy(wav, ARTIFACTS / "browser-take.wav")
+    page.screenshot(path=str(ARTIFACTS / "bark-studio.png"), full_page=True)
+    assert "de_speaker_3" in page.locator("body").inner_text()
