@@ -270,21 +270,22 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
 
         for b, cue in zip(cue_buttons, CUES, strict=True):
             b.click(None, inputs=[text], outputs=[text], js=js_insert(cue))
-        text.change(count, [text, model], counter, show_progress="hidden", api_visibility="private")
-        language.change(on_language, [language, preset], preset, api_visibility="private")
-        npz.upload(on_npz, [npz, custom_voice], [custom_voice, voice_info], api_visibility="private")
-        reference.change(on_reference, reference, reference_status, api_visibility="private")
-        clear_voice.click(lambda: (None, voice_status(None)), None, [custom_voice, voice_info],
-                          api_visibility="private")
+        # UI helpers never wait behind a running generation (they are cheap and need no model).
+        quick = dict(api_visibility="private", concurrency_limit=None)
+        text.change(count, [text, model], counter, show_progress="hidden", trigger_mode="always_last", **quick)
+        language.change(on_language, [language, preset], preset, **quick)
+        npz.upload(on_npz, [npz, custom_voice], [custom_voice, voice_info], **quick)
+        reference.change(on_reference, reference, reference_status, **quick)
+        clear_voice.click(lambda: (None, voice_status(None)), None, [custom_voice, voice_info], **quick)
         inputs = [text, language, preset, custom_voice, npz, text_temp, waveform_temp, fine_temp, top_k, top_p,
                   min_eos_p, max_duration, seed, random_seed, model, history]
         event = go.click(generate, inputs,
                          [audio, wav_file, voice_file, tokens_file, timing, settings_json, plot, history, table, pick,
                           used_seed, last_take], api_name="generate", concurrency_limit=1, concurrency_id="bark")
         stop.click(None, cancels=[event])
-        use_voice.click(use_take, last_take, [custom_voice, voice_info], api_visibility="private")
-        pick.change(pick_take, [pick, history], [picked_audio, picked], api_visibility="private")
-        reuse.click(use_take, picked, [custom_voice, voice_info], api_visibility="private")
+        use_voice.click(use_take, last_take, [custom_voice, voice_info], **quick)
+        pick.change(pick_take, [pick, history], [picked_audio, picked], **quick)
+        reuse.click(use_take, picked, [custom_voice, voice_info], **quick)
     return demo
 
 

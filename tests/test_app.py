@@ -136,3 +136,14 @@ def test_model_that_cannot_be_downloaded_gives_a_clear_message(client, model_dir
     with pytest.raises(AppError, match=r"Could not get text.pt from the Hugging Face Hub repo 'suno/bark'"):
         client.predict(*args.values(), api_name="/generate")
     assert call(client, max_duration=0.3)[5]["model"] == str(model_dir)
+
+
+def test_readme_client_example(client):
+    """The README's gradio_client call, with named parameters, returns audio and tokens."""
+    audio, wav, voice_npz, tokens_npz, timing, settings, plot, table, take, seed = client.predict(
+        text="Hello! [laughs]", language="en", preset="v2/en_speaker_6", npz_path=None, text_temp=0.7,
+        waveform_temp=0.7, fine_temp=0.5, top_k=0, top_p=1.0, min_eos_p=0.2, max_duration=0.5, seed=7,
+        random_seed=False, api_name="/generate")
+    tokens = np.load(tokens_npz)
+    assert tokens["semantic_tokens"].shape == (25,) and seed == 7
+    assert sf.read(audio)[0].shape[0] == tokens["fine_tokens"].shape[1] * C.SAMPLES_PER_FRAME

@@ -62,3 +62,7 @@ def test_generate_in_real_browser(browser, app_url, tmp_path):  # noqa: F811
     shutil.copy(wav, ARTIFACTS / "browser-take.wav")
     page.screenshot(path=str(ARTIFACTS / "bark-studio.png"), full_page=True)
     assert "de_speaker_3" in page.locator("body").inner_text()
+    page.get_by_role("button", name="Use this take as the voice").first.click()
+    page.get_by_text("Using take #1").wait_for(timeout=30_000)
+    page.get_by_role("tab", name="Session history").click()
+    page.get_by_text("Guten Tag [laughs]").first.wait_for(timeout=30_000)
