@@ -38,8 +38,8 @@ def sample(
     """Draw one token per row.
 
     logits: (V,) or (R, V). params None means greedy (argmax, no randomness consumed).
-    Returns (tokens, probs): tokens (1,) or (R,) int64 indices into the last axis; probs the sampled
-    distribution (same shape as logits; one-hot-free softmax, or None-equivalent softmax of logits when greedy).
+    Returns (tokens, probs): tokens (1,) or (R,) int64 indices into the last axis; probs the distribution
+    sampled from (same shape as logits; the plain softmax of the logits when greedy).
     """
     logits = logits.float()
     if params is None:
