@@ -164,7 +164,8 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
             raise gr.Error(f"Generation failed ({type(e).__name__}: {e}). Try again or change the settings.") from None
         take_id = uuid.uuid4().hex[:8]
         wav = result.save_wav(out_dir / f"bark-{take_id}.wav")
-        voice_path = result.to_voice(name=f"take-{take_id}").save(out_dir / f"bark-voice-{take_id}.npz")
+        take_voice = result.to_voice(name=f"take-{take_id}")
+        voice_path = take_voice.save(out_dir / f"bark-voice-{take_id}.npz")
         tokens = result.save_tokens(out_dir / f"bark-tokens-{take_id}.npz")
         voice_label = custom["label"] if custom else (preset or NO_VOICE)
         settings = {**result.settings, "voice": voice_label, "language": language, "seed": result.seed}
@@ -173,7 +174,7 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                   f"**{result.rtf:.2f}** · semantic {t['semantic']:.2f} s · coarse {t['coarse']:.2f} s · "
                   f"fine {t['fine']:.2f} s · decode {t['decode']:.2f} s · seed **{result.seed}**")
         take = {"id": take_id, "n": len(history) + 1, "settings": settings, "wav": str(wav), "npz": str(voice_path),
-                "duration": result.duration_s, "rtf": result.rtf, "voice": result.to_voice(name=f"take #{take_id}")}
+                "duration": result.duration_s, "rtf": result.rtf, "voice": take_voice}
         history = (history + [take])[-MAX_HISTORY:]
         fig = token_figure(result.semantic_tokens, result.coarse_tokens, result.fine_tokens, result.audio)
         return ((result.sample_rate, result.audio), str(wav), str(voice_path), str(tokens), timing, settings, fig,

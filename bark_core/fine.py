@@ -9,7 +9,7 @@ from . import constants as C
 from .config import FineSettings, SamplingParams
 from .model import FineGPT
 from .sampling import sample
-from .stages import Progress, _report
+from .stages import Progress, report
 
 
 def fine_windows(n_frames: int, n_history: int) -> list[tuple[int, int]]:
@@ -58,7 +58,7 @@ def generate_fine(
             logits = model(cb, window)[0, rel:, : C.CODEBOOK_SIZE]
             tokens, _ = sample(logits, sampling, generator)
             window[0, rel:, cb] = tokens
-        _report(progress, "fine", w + 1, len(windows))
+        report(progress, "fine", w + 1, len(windows))
     out = buf.T.cpu().numpy()[:, n_history:]
     return out[:, : out.shape[1] - n_tail_pad]
 

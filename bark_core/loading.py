@@ -48,10 +48,11 @@ def load_codec(ref: str | Path | None, hub: HubOptions) -> torch.nn.Module:
     from safetensors.torch import load_file
     from transformers import EncodecConfig, EncodecModel
 
-    folder = local_or_hub(ref or DEFAULT_CODEC, CODEC_PATTERNS, hub, "the EnCodec 24 kHz codec")
+    ref = ref or DEFAULT_CODEC
+    folder = local_or_hub(ref, CODEC_PATTERNS, hub, "the EnCodec 24 kHz codec")
     weights = folder / "model.safetensors"
-    if not weights.exists() and not (folder / "pytorch_model.bin").exists() and not Path(str(ref)).is_dir():
-        folder = local_or_hub(ref or DEFAULT_CODEC, ["pytorch_model.bin"], hub, "the EnCodec weights")
+    if not weights.exists() and not Path(ref).expanduser().is_dir():  # a Hub repo with only .bin weights
+        folder = local_or_hub(ref, [*CODEC_PATTERNS, "pytorch_model.bin"], hub, "the EnCodec weights")
     try:
         config = EncodecConfig.from_pretrained(str(folder), local_files_only=True)
         codec = EncodecModel(config)

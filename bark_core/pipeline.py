@@ -19,7 +19,7 @@ from .hub import HubOptions, ModelSource, resolve_model
 from .loading import load_codec, load_models, load_tokenizer, resolve_device
 from .presets import EMBEDDINGS_INDEX, PresetStore
 from .result import BarkResult
-from .stages import Progress, generate_coarse, generate_semantic
+from .stages import Progress, generate_coarse, generate_semantic, report
 from .text import encode_text
 from .voices import Voice
 
@@ -184,42 +184,45 @@ class BarkPipeline:
                  max_duration_s: float | None = None, seed: int | None = None,
                  progress: Progress | None = None) -> BarkResult:
         """Text -> audio through all stages, one random stream (seeded by `seed`; None picks and reports one)."""
-        # Validate everything before any model work, so bad input fails fast with one clear message.
-        SemanticSettings(SamplingParams(text_temp, top_k, top_p), min_eos_p, max_duration_s)
-        SamplingParams(waveform_temp, top_k, top_p)
-        FineSettings(fine_temp)
+        # Everything is validated before any model work, so bad input fails fast with one clear message.
+        semantic_settings = SemanticSettings(SamplingParams(text_temp, top_k, top_p), min_eos_p, max_duration_s)
+        coarse_settings = CoarseSettings(SamplingParams(waveform_temp, top_k, top_p))
+        fine_settings = FineSettings(fine_temp)
         seed = secrets.randbelow(2**32) if seed is None else check_seed(seed)
-        encode_text(self.tokenizer, text)
+        ids = encode_text(self.tokenizer, text)
         v = self.resolve_voice(voice)
         gen = self.make_generator(seed)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        semantic = self.text_to_semantic(text, voice=v, temp=text_temp, top_k=top_k, top_p=top_p,
-                                         min_eos_p=min_eos_p, max_duration_s=max_duration_s, generator=gen,
-                                         progress=progress)
+        with _timed(timings, "semantic"), self._running(self.text_model):
+            semantic = generate_semantic(self.text_model, ids, None if v is None else v.semantic_prompt,
+                                         semantic_settings, gen, progress)
         if len(semantic) == 0:
             raise ValueError("Bark ended the utterance before saying anything (end-of-speech at the first step); "
                              "try another seed, a lower min_eos_p, or longer text")
-        timings["semantic"] = time.perf_counter() - t0
-        t = time.perf_counter()
-        coarse = self.semantic_to_coarse(semantic, voice=v, temp=waveform_temp, top_k=top_k, top_p=top_p,
-                                         generator=gen, progress=progress)
-        timings["coarse"] = time.perf_counter() - t
-        t = time.perf_counter()
-        fine = self.coarse_to_fine(coarse, voice=v, temp=fine_temp, generator=gen, progress=progress)
-        timings["fine"] = time.perf_counter() - t
-        t = time.perf_counter()
-        if progress:
-            progress("decode", 0, 1)
-        audio = self.decode(fine)
-        if progress:
-            progress("decode", 1, 1)
-        timings["decode"] = time.perf_counter() - t
+        with _timed(timings, "coarse"), self._running(self.coarse_model):
+            coarse = generate_coarse(self.coarse_model, semantic,
+                                     None if v is None else (v.semantic_prompt, v.coarse_prompt), coarse_settings,
+                                     gen, progress)
+        with _timed(timings, "fine"), self._running(self.fine_model):
+            fine = generate_fine(self.fine_model, coarse, None if v is None else v.fine_prompt, fine_settings, gen,
+                                 progress)
+        with _timed(timings, "decode"), self._running(self.codec):
+            report(progress, "decode", 0, 1)
+            audio = decode_codes(self.codec, fine)
+            report(progress, "decode", 1, 1)
         timings["total"] = time.perf_counter() - t0
         settings = dict(text=text, voice=v.name if v is not None else None, text_temp=text_temp,
                         waveform_temp=waveform_temp, fine_temp=fine_temp, top_k=top_k, top_p=top_p,
                         min_eos_p=min_eos_p, max_duration_s=max_duration_s, model=self.name)
         return BarkResult(audio, semantic, coarse, fine, seed, timings, settings)
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], key: str) -> Iterator[None]:
+    t = time.perf_counter()
+    yield
+    timings[key] = time.perf_counter() - t
 
 
 def _check_tokens(arr: object, what: str, ndim: int, high: int) -> np.ndarray:

@@ -48,10 +48,11 @@ class BarkResult:
         return path
 
     def save_tokens(self, path: str | Path) -> Path:
-        """All stages' tokens plus the audio length, as an `.npz` (semantic_tokens, coarse_tokens, fine_tokens)."""
+        """All stages' tokens as an `.npz`: semantic_tokens, coarse_tokens, fine_tokens, sample_rate (and seed)."""
         path = Path(path)
+        extra = {} if self.seed is None else {"seed": np.int64(self.seed)}
         np.savez(path, semantic_tokens=self.semantic_tokens, coarse_tokens=self.coarse_tokens,
-                 fine_tokens=self.fine_tokens, sample_rate=np.int64(self.sample_rate), seed=np.int64(self.seed or 0))
+                 fine_tokens=self.fine_tokens, sample_rate=np.int64(self.sample_rate), **extra)
         return path
 
     def to_voice(self, name: str | None = None) -> Voice:

@@ -19,7 +19,7 @@ from .sampling import sample
 Progress = Callable[[str, int, int], None]
 
 
-def _report(progress: Progress | None, stage: str, done: int, total: int) -> None:
+def report(progress: Progress | None, stage: str, done: int, total: int) -> None:
     if progress is not None:
         progress(stage, done, total)
 
@@ -66,10 +66,10 @@ def generate_semantic(
             break
         if n == C.SEMANTIC_MAX_STEPS - 1:
             break
-        _report(progress, "semantic", n + 1, C.SEMANTIC_MAX_STEPS)
+        report(progress, "semantic", n + 1, C.SEMANTIC_MAX_STEPS)
         logits = model(token.view(1, 1), cache=cache, start=pos)
         pos += 1
-    _report(progress, "semantic", C.SEMANTIC_MAX_STEPS, C.SEMANTIC_MAX_STEPS)
+    report(progress, "semantic", C.SEMANTIC_MAX_STEPS, C.SEMANTIC_MAX_STEPS)
     return np.asarray(out, dtype=np.int64)
 
 
@@ -159,5 +159,5 @@ def generate_coarse(
             if i + 1 < window and n_step < n_steps:
                 logits = model(token.view(1, 1), cache=cache, start=pos)
                 pos += 1
-        _report(progress, "coarse", w + 1, n_windows)
+        report(progress, "coarse", w + 1, n_windows)
     return unflatten_coarse(x_coarse[len(coarse_hist) :])

@@ -23,7 +23,7 @@ from . import constants as C
 CATALOG_PATH = Path(__file__).resolve().parent.parent / "voices" / "catalog.json"
 PROMPT_KEYS = ("semantic_prompt", "coarse_prompt", "fine_prompt")
 MAX_VOICE_FILE_BYTES = 8 * 1024 * 1024  # real presets are ~20 kB; anything this big is not a voice
-MAX_PROMPT_FRAMES = 20 * C.COARSE_RATE_HZ  # far more history than any window uses
+MAX_PROMPT_SECONDS = 60  # far more history than any window uses (a take is at most ~15 s)
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,11 +65,6 @@ class Voice:
         np.savez(path, **self.to_dict())
         return path
 
-    def to_bytes(self) -> bytes:
-        buf = io.BytesIO()
-        np.savez(buf, **self.to_dict())
-        return buf.getvalue()
-
     @property
     def duration_s(self) -> float:
         return self.coarse_prompt.shape[1] / C.COARSE_RATE_HZ
@@ -105,9 +100,10 @@ def _check_array(label: str, key: str, a: object, rows: int | None, high: int) -
         raise ValueError(f"{label}: {key} must have shape {want}, got {a.shape}")
     if a.shape[-1] == 0:
         raise ValueError(f"{label}: {key} is empty")
-    if a.shape[-1] > (MAX_PROMPT_FRAMES * (2 if rows is None else 3)):
-        raise ValueError(f"{label}: {key} is {a.shape[-1]} steps long; voices longer than "
-                         f"{MAX_PROMPT_FRAMES // C.COARSE_RATE_HZ} s are not supported")
+    rate = C.SEMANTIC_RATE_HZ if rows is None else C.COARSE_RATE_HZ
+    if a.shape[-1] > MAX_PROMPT_SECONDS * rate:
+        raise ValueError(f"{label}: {key} is {a.shape[-1] / rate:.0f} s long; voices longer than "
+                         f"{MAX_PROMPT_SECONDS} s are not supported")
     lo, hi = int(a.min()), int(a.max())
     if lo < 0 or hi > high:
         raise ValueError(f"{label}: {key} values must be in 0..{high}, found {lo}..{hi}")
