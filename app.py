@@ -218,8 +218,8 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                 with gr.Accordion("Your own voice (.npz prompt or a recording)", open=False):
                     npz = gr.File(label="Voice prompt (.npz)", file_types=[".npz"], type="filepath")
                     reference = gr.Audio(sources=["upload", "microphone"], type="filepath",
-                                         label="Reference recording")
-                    reference_status = gr.Markdown("No recording yet.")
+                                         label="Reference recording", elem_id="bark-reference")
+                    reference_status = gr.Markdown("No recording yet.", elem_id="bark-reference-status")
                     gr.Markdown("🔒 Voices you upload or record stay in this browser session only and are never "
                                 "shown to others. Only use recordings of people who agreed to it.")
                 voice_info = gr.Markdown("Using the preset selected above.")

@@ -147,3 +147,49 @@ def test_readme_client_example(client):
     tokens = np.load(tokens_npz)
     assert tokens["semantic_tokens"].shape == (25,) and seed == 7
     assert sf.read(audio)[0].shape[0] == tokens["fine_tokens"].shape[1] * C.SAMPLES_PER_FRAME
+
+
+def test_voice_list_order_and_language_filter():
+    import app
+
+    every = app.voice_choices("any")
+    assert every[0].startswith("v2/") and every[-1] == app.NO_VOICE and len(every) == 272
+    first_v1 = next(i for i, n in enumerate(every) if not n.startswith("v2/"))
+    assert all(n.startswith("v2/") for n in every[:first_v1]) and first_v1 == 130
+    assert every.index("announcer") < every.index("speaker_0") < len(every) - 1
+    german = app.voice_choices("de")
+    assert german == [f"v2/de_speaker_{i}" for i in range(10)] + [f"de_speaker_{i}" for i in range(10)] + [app.NO_VOICE]
+    assert "announcer" in app.voice_choices("en") and "v2/de_speaker_1" not in app.voice_choices("en")
+
+
+def test_command_line_starts_without_loading_models(model_dir, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from .conftest import ROOT
+
+    # A model folder whose checkpoint is broken: start-up only succeeds if it loads no model.
+    broken = tmp_path / "broken"
+    shutil.copytree(model_dir, broken)
+    (broken / "text.pt").write_bytes(b"not a checkpoint")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "app.py", "--model", str(broken), "--port", str(port), "--host",
+                             "127.0.0.1", "--device", "cpu", "--offload"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        for _ in range(120):
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read().decode()
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise AssertionError("app did not start")
+        assert "Bark Studio" in page
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=30)[0]
+    assert "gradio.live" not in out  # --share is off by default

@@ -46,10 +46,12 @@ def test_generate_in_real_browser(browser, app_url, tmp_path):  # noqa: F811
     choose(page, "bark-voice", "v2/de_speaker_3")
     text = page.locator("#bark-text textarea")
     text.fill("Guten Tag")
+    page.locator("#bark-count").get_by_text("2 / 256 BERT tokens").wait_for(timeout=30_000)
     text.press("End")
     page.get_by_role("button", name="[laughs]", exact=True).click()
     page.wait_for_function("document.querySelector('#bark-text textarea').value.includes('[laughs]')")
     assert text.input_value().startswith("Guten Tag [laughs]")
+    page.locator("#bark-count").get_by_text("5 / 256 BERT tokens").wait_for(timeout=30_000)
     page.locator("#bark-generate").click()
     page.locator("#bark-timing").get_by_text("real-time factor").wait_for(timeout=180_000)
     page.locator("#bark-plot .js-plotly-plot").first.wait_for(timeout=60_000)
@@ -66,3 +68,46 @@ def test_generate_in_real_browser(browser, app_url, tmp_path):  # noqa: F811
     page.get_by_text("Using take #1").wait_for(timeout=30_000)
     page.get_by_role("tab", name="Session history").click()
     page.get_by_text("Guten Tag [laughs]").first.wait_for(timeout=30_000)
+
+
+def open_page(browser, app_url):  # noqa: F811
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    page.goto(app_url)
+    page.locator("#bark-text textarea").wait_for(timeout=60_000)
+    return page
+
+
+def test_example_fills_inputs(browser, app_url):  # noqa: F811
+    page = open_page(browser, app_url)
+    page.get_by_text("Guten Tag! Ich heiße Bark").first.click()
+    page.wait_for_function("document.querySelector('#bark-text textarea').value.startsWith('Guten Tag! Ich')")
+    assert page.locator("#bark-voice input").input_value() == "v2/de_speaker_3"
+    assert "German" in page.locator("#bark-language input").input_value()
+    assert page.locator("#bark-timing").inner_text().strip() == ""  # examples are not generated
+
+
+def test_reference_recording_state_is_shown(browser, app_url, tmp_path):  # noqa: F811
+    import numpy as np
+    import soundfile as sf
+
+    clip = tmp_path / "me.wav"
+    sf.write(clip, np.sin(np.linspace(0, 2000, 44_100)).astype(np.float32), 44_100)
+    page = open_page(browser, app_url)
+    page.get_by_text("Your own voice (.npz prompt or a recording)").click()
+    page.locator("#bark-reference input[type=file]").set_input_files(str(clip))
+    page.locator("#bark-reference-status").get_by_text("Recording received: 1.0 s, 44100 Hz").wait_for(
+        timeout=30_000)
+
+
+def test_progress_names_the_stage_and_stop_cancels(browser, app_url):  # noqa: F811
+    import re
+
+    page = open_page(browser, app_url)
+    page.locator("#bark-text textarea").fill("Hello world")
+    page.locator("#bark-generate").click()
+    page.get_by_text(re.compile(r"(semantic|coarse) \d+/\d+")).first.wait_for(timeout=60_000)
+    page.get_by_role("button", name="Stop").click()
+    page.wait_for_timeout(8_000)  # a full tiny generation takes ~5 s: had it not stopped, it would be done
+    assert "real-time factor" not in page.locator("#bark-timing").inner_text()
+    page.locator("#bark-generate").click()  # the app keeps serving
+    page.locator("#bark-timing").get_by_text("real-time factor").wait_for(timeout=180_000)
