@@ -14,8 +14,10 @@ import soundfile as sf
 import torch
 
 from bark_core import BarkPipeline, Voice
+from bark_core.cloning import VoiceCloner
 from bark_core.config import DEFAULT_TOKENIZER
 from bark_core.hub import HubOptions
+from bark_core.language import LanguageDetector, language_advice
 from bark_core.loading import load_tokenizer
 from bark_core.plots import token_figure
 from bark_core.text import check_text, estimate_seconds, tokenize
@@ -42,9 +44,12 @@ STAGE_SPAN = {"semantic": (0.0, 0.25), "coarse": (0.25, 0.8), "fine": (0.8, 0.95
 class Pipelines:
     """One shared pipeline per model name, loaded lazily on first use (never at start-up) and shared by all users."""
 
-    def __init__(self, models: list[str], device: str = "auto", offload: bool = False, voices: str | None = None):
+    def __init__(self, models: list[str], device: str = "auto", offload: bool = False, voices: str | None = None,
+                 hubert: str | None = None, quantizer: str | None = None):
         self.models, self.device, self.offload, self.voices = models, device, offload, voices
+        self.hubert, self.quantizer = hubert, quantizer
         self._loaded: dict[str, BarkPipeline] = {}
+        self._cloners: dict[str, VoiceCloner] = {}
         self._tokenizers: dict[str, object] = {}
         self._lock = threading.Lock()
 
@@ -56,6 +61,19 @@ class Pipelines:
                 self._loaded[name] = BarkPipeline.from_pretrained(name, device=self.device, offload=self.offload,
                                                                   voices=self.voices)
             return self._loaded[name]
+
+    def cloner(self, name: str) -> VoiceCloner:
+        """The voice-maker for a model (HuBERT + quantizer load on first use; a model folder may hold `hubert/`
+        and `quantizer.pth`)."""
+        pipe = self.get(name)
+        with self._lock:
+            if name not in self._cloners:
+                folder = Path(name)
+                hubert = self.hubert or (folder / "hubert" if (folder / "hubert").is_dir() else None)
+                quantizer = self.quantizer or (folder / "quantizer.pth" if (folder / "quantizer.pth").is_file()
+                                               else None)
+                self._cloners[name] = pipe.voice_cloner(hubert=hubert, quantizer=quantizer)
+            return self._cloners[name]
 
     def tokenizer(self, name: str):
         """The model's tokenizer for live counts, without loading the models (None if it can't be had)."""
@@ -128,10 +146,36 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
         try:
             info = sf.info(path)
         except Exception:  # noqa: BLE001 - any unreadable upload gets the same answer
-            return "This file could not be read as audio (wav, flac or ogg)."
+            return "This file could not be read as audio (wav, flac, ogg or mp3)."
         return (f"Recording received: {info.duration:.1f} s, {info.samplerate} Hz, {info.channels} channel(s). "
-                "Making a voice from a recording is not available yet in this version: pick a preset or upload "
-                "an .npz voice for now.")
+                "Click **Make a voice from this recording** to use it.")
+
+    def make_voice(path, model, current):
+        if not path:
+            raise gr.Error("Upload or record a clip first (at least 1 s of speech; 10–15 s works best).")
+        try:
+            voice = pipelines.cloner(model).voice_from_recording(path, name="your recording")
+        except ValueError as e:
+            raise gr.Error(str(e)) from None
+        except Exception as e:  # noqa: BLE001
+            raise gr.Error(f"Making the voice failed ({type(e).__name__}: {e})") from None
+        custom = {"label": f"your recording ({voice.duration_s:.1f} s)", "voice": voice}
+        # Written only for its owner's download, under a random name; never listed anywhere.
+        npz_path = voice.save(out_dir / f"my-voice-{uuid.uuid4().hex}.npz")
+        status = (f"Voice made from {voice.duration_s:.1f} s of your recording: {len(voice.semantic_prompt)} "
+                  f"semantic tokens, {voice.coarse_prompt.shape[1]} codec frames. It is now the voice.")
+        return custom, voice_status(custom), status, str(npz_path)
+
+    detector_holder: list[LanguageDetector] = []
+    detector_lock = threading.Lock()
+
+    def advice(text: str, preset: str, custom) -> str:
+        with detector_lock:  # the detector's small model loads on first use, not at start-up
+            if not detector_holder:
+                detector_holder.append(LanguageDetector())
+        found = detector_holder[0].detect(text)
+        tip = None if custom else language_advice(found[0] if found else None, preset)
+        return f"⚠️ {tip}" if tip else ""
 
     @gpu
     def run(pipe: BarkPipeline, text, voice, kw, progress):
@@ -220,9 +264,13 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                     reference = gr.Audio(sources=["upload", "microphone"], type="filepath",
                                          label="Reference recording", elem_id="bark-reference")
                     reference_status = gr.Markdown("No recording yet.", elem_id="bark-reference-status")
-                    gr.Markdown("🔒 Voices you upload or record stay in this browser session only and are never "
-                                "shown to others. Only use recordings of people who agreed to it.")
+                    make_voice_btn = gr.Button("Make a voice from this recording", elem_id="bark-make-voice")
+                    my_voice_file = gr.DownloadButton("⬇ my voice (.npz)", elem_id="bark-my-voice")
+                    gr.Markdown("🔒 A voice made from a recording lives only in this browser session: it is never "
+                                "shared, listed or kept after you leave — download it to keep it. Only use "
+                                "recordings of people who agreed to it.")
                 voice_info = gr.Markdown("Using the preset selected above.")
+                language_tip = gr.Markdown("", elem_id="bark-language-tip")
                 clear_voice = gr.Button("Clear custom voice", size="sm")
                 with gr.Row():
                     text_temp = gr.Slider(0.05, 1.5, value=0.7, step=0.05, label="Text (semantic) temperature")
@@ -277,6 +325,12 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
         language.change(on_language, [language, preset], preset, **quick)
         npz.upload(on_npz, [npz, custom_voice], [custom_voice, voice_info], **quick)
         reference.change(on_reference, reference, reference_status, **quick)
+        make_voice_btn.click(make_voice, [reference, model, custom_voice],
+                             [custom_voice, voice_info, reference_status, my_voice_file], api_name="make_voice",
+                             concurrency_limit=1, concurrency_id="bark")
+        for trigger in (text.change, preset.change, custom_voice.change):
+            trigger(advice, [text, preset, custom_voice], language_tip, show_progress="hidden",
+                    trigger_mode="always_last", **quick)
         clear_voice.click(lambda: (None, voice_status(None)), None, [custom_voice, voice_info], **quick)
         inputs = [text, language, preset, custom_voice, npz, text_temp, waveform_temp, fine_temp, top_k, top_p,
                   min_eos_p, max_duration, seed, random_seed, model, history]
@@ -306,8 +360,11 @@ if __name__ == "__main__":
     parser.add_argument("--voices", default=None, help="folder of Bark .npz presets (default: the Hub's)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--offload", action="store_true", help="keep models on the CPU between stages")
+    parser.add_argument("--hubert", default=None, help="HuBERT for voices from recordings (Hub id or folder)")
+    parser.add_argument("--quantizer", default=None, help="HuBERT quantizer: a .pth file or owner/repo/file.pth")
     parser.add_argument("--queue-size", type=int, default=16)
     args = parser.parse_args()
-    demo = build_demo(Pipelines(args.model or default_models(), args.device, args.offload, args.voices))
+    demo = build_demo(Pipelines(args.model or default_models(), args.device, args.offload, args.voices, args.hubert,
+                                args.quantizer))
     demo.queue(max_size=args.queue_size, default_concurrency_limit=1)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share)

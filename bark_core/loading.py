@@ -43,26 +43,34 @@ def load_tokenizer(ref: str | Path, hub: HubOptions):
         raise ValueError(f"tokenizer folder {folder} could not be loaded: expected a BERT vocab.txt ({e})") from None
 
 
-def load_codec(ref: str | Path | None, hub: HubOptions) -> torch.nn.Module:
-    """EnCodec 24 kHz through transformers.EncodecModel, from a local folder or the Hub."""
+def load_transformers_model(model_cls, config_cls, ref: str | Path, hub: HubOptions, what: str,
+                            patterns: list[str] = CODEC_PATTERNS) -> torch.nn.Module:
+    """A transformers model folder (config.json + safetensors or .bin), local or from the Hub, built without
+    executing code from the files and without transformers' loading output."""
     from safetensors.torch import load_file
-    from transformers import EncodecConfig, EncodecModel
 
-    ref = ref or DEFAULT_CODEC
-    folder = local_or_hub(ref, CODEC_PATTERNS, hub, "the EnCodec 24 kHz codec")
+    folder = local_or_hub(ref, patterns, hub, f"the {what} model")
     weights = folder / "model.safetensors"
     if not weights.exists() and not Path(ref).expanduser().is_dir():  # a Hub repo with only .bin weights
-        folder = local_or_hub(ref, [*CODEC_PATTERNS, "pytorch_model.bin"], hub, "the EnCodec weights")
+        folder = local_or_hub(ref, [*patterns, "pytorch_model.bin"], hub, f"the {what} weights")
     try:
-        config = EncodecConfig.from_pretrained(str(folder), local_files_only=True)
-        codec = EncodecModel(config)
+        config = config_cls.from_pretrained(str(folder), local_files_only=True)
+        model = model_cls(config)
         state = load_file(weights) if weights.exists() else safe_torch_load(folder / "pytorch_model.bin")
-        codec.load_state_dict(state, strict=True)
+        model.load_state_dict(state, strict=True)
     except (OSError, ValueError, TypeError, RuntimeError) as e:
-        raise ValueError(f"codec folder {folder} could not be loaded as an EnCodec model ({e})") from None
-    if config.sampling_rate != C.SAMPLE_RATE:
-        raise ValueError(f"codec in {folder} runs at {config.sampling_rate} Hz; Bark needs the 24 kHz EnCodec")
-    return codec.eval()
+        raise ValueError(f"{what} folder {folder} could not be loaded ({str(e)[:300]})") from None
+    return model.eval()
+
+
+def load_codec(ref: str | Path | None, hub: HubOptions) -> torch.nn.Module:
+    """EnCodec 24 kHz through transformers.EncodecModel, from a local folder or the Hub."""
+    from transformers import EncodecConfig, EncodecModel
+
+    codec = load_transformers_model(EncodecModel, EncodecConfig, ref or DEFAULT_CODEC, hub, "EnCodec 24 kHz codec")
+    if codec.config.sampling_rate != C.SAMPLE_RATE:
+        raise ValueError(f"codec {ref} runs at {codec.config.sampling_rate} Hz; Bark needs the 24 kHz EnCodec")
+    return codec
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

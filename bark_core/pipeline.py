@@ -111,6 +111,15 @@ class BarkPipeline:
                     if self.device.type == "cuda":
                         torch.cuda.empty_cache()
 
+    def voice_cloner(self, *, hubert: str | Path | None = None, quantizer: str | Path | None = None):
+        """A `VoiceCloner` sharing this pipeline's codec (HuBERT and the quantizer load now, on the pipeline's
+        device; defaults: facebook/hubert-base-ls960 and GitMylo/bark-voice-cloning's quantizer)."""
+        from .cloning import DEFAULT_HUBERT, DEFAULT_QUANTIZER, VoiceCloner
+
+        return VoiceCloner.from_pretrained(self.codec, hubert=hubert or DEFAULT_HUBERT,
+                                           quantizer=quantizer or DEFAULT_QUANTIZER,
+                                           device="cpu" if self.offload else str(self.device), hub=self.presets.hub)
+
     def make_generator(self, seed: int) -> torch.Generator:
         """The generator every stage of one generation draws from, in order (semantic, coarse, fine)."""
         return torch.Generator(device=self.device).manual_seed(check_seed(seed))

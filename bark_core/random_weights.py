@@ -163,3 +163,32 @@ def write_transformers_folder(folder: Path, models: dict[str, torch.nn.Module], 
     bark.save_pretrained(folder)
     write_tokenizer(Path(folder))
     return Path(folder)
+
+
+def write_hubert(folder: Path, seed: int = 0) -> Path:
+    """A tiny random HuBERT (9 layers, the real 320x downsampling) as a transformers folder."""
+    from transformers import HubertConfig, HubertModel
+
+    torch.manual_seed(seed)
+    config = HubertConfig(hidden_size=32, num_hidden_layers=9, num_attention_heads=2, intermediate_size=64,
+                          conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
+    HubertModel(config).eval().save_pretrained(folder)
+    return Path(folder)
+
+
+def write_quantizer(path: Path, input_size: int = 32, hidden_size: int = 24, version: int = 0,
+                    with_info: bool = True, seed: int = 0) -> Path:
+    """A random HuBERT quantizer in gitmylo's format: a torch zip of the state dict plus `<name>/.info` JSON."""
+    import zipfile
+
+    from .cloning import HubertQuantizer, QuantizerConfig
+
+    torch.manual_seed(seed)
+    config = QuantizerConfig(input_size, hidden_size, C.SEMANTIC_VOCAB_SIZE, version)
+    torch.save(HubertQuantizer(config).state_dict(), path)
+    if with_info:
+        with zipfile.ZipFile(path, "a") as zf:
+            top = zf.namelist()[0].split("/")[0]
+            zf.writestr(f"{top}/.info", json.dumps(dict(input_size=input_size, hidden_size=hidden_size,
+                                                         output_size=C.SEMANTIC_VOCAB_SIZE, version=version)))
+    return Path(path)

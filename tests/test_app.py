@@ -20,12 +20,16 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_url(model_dir):
+def app_url(model_dir, tmp_path_factory):
     need_prompts()
     import app
+    from bark_core.random_weights import write_hubert, write_quantizer
 
+    d = tmp_path_factory.mktemp("cloning")
     # A second model the machine cannot download: choosing it must give a clear message, not a traceback.
-    demo = app.build_demo(app.Pipelines([str(model_dir), "bark-small"], device="cpu", voices=str(PROMPTS)))
+    pipes = app.Pipelines([str(model_dir), "bark-small"], device="cpu", voices=str(PROMPTS),
+                          hubert=str(write_hubert(d / "hubert")), quantizer=str(write_quantizer(d / "q.pth")))
+    demo = app.build_demo(pipes)
     demo.queue(max_size=8, default_concurrency_limit=1)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     yield url
@@ -193,3 +197,31 @@ def test_command_line_starts_without_loading_models(model_dir, tmp_path):
         proc.terminate()
         out = proc.communicate(timeout=30)[0]
     assert "gradio.live" not in out  # --share is off by default
+
+
+def test_voice_from_recording_is_private_to_its_session(app_url, tmp_path, model_dir):
+    from gradio_client import Client, handle_file
+
+    from .test_cloning import speech_like
+
+    sf.write(tmp_path / "me.wav", speech_like(4.0), 44_100)
+    alice, bob = Client(app_url, verbose=False), Client(app_url, verbose=False)
+    info, status, npz = alice.predict(handle_file(str(tmp_path / "me.wav")), str(model_dir),
+                                      api_name="/make_voice")
+    assert "your recording" in info and "Voice made from" in status
+    made = np.load(npz)
+    assert made["semantic_prompt"].ndim == 1 and made["fine_prompt"].shape[0] == 8
+    mine, theirs = call(alice, seed=2), call(bob, seed=2)
+    assert mine[5]["voice"].startswith("your recording")
+    assert theirs[5]["voice"] == "v2/en_speaker_6"
+    np.testing.assert_array_equal(np.load(mine[2])["semantic_prompt"], np.load(mine[3])["semantic_tokens"])
+    assert not np.array_equal(np.load(mine[3])["fine_tokens"], np.load(theirs[3])["fine_tokens"])
+
+
+def test_bad_recording_gives_message(client, tmp_path, model_dir):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    sf.write(tmp_path / "short.wav", np.zeros(8000, np.float32), 16_000)
+    with pytest.raises(AppError, match="silent|at least 1 s"):
+        client.predict(handle_file(str(tmp_path / "short.wav")), str(model_dir), api_name="/make_voice")

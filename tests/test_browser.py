@@ -84,6 +84,10 @@ def test_example_fills_inputs(browser, app_url):  # noqa: F811
     assert page.locator("#bark-voice input").input_value() == "v2/de_speaker_3"
     assert "German" in page.locator("#bark-language input").input_value()
     assert page.locator("#bark-timing").inner_text().strip() == ""  # examples are not generated
+    assert "accent" not in page.locator("#bark-language-tip").inner_text()
+    choose(page, "bark-language", "any language")
+    choose(page, "bark-voice", "v2/en_speaker_6")
+    page.locator("#bark-language-tip").get_by_text("speak with a en accent").wait_for(timeout=30_000)
 
 
 def test_reference_recording_state_is_shown(browser, app_url, tmp_path):  # noqa: F811

@@ -1,0 +1,40 @@
+"""Language detection over Bark's 13 languages, and the voice-accent advice shown in the page."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bark_core.language import LanguageDetector, language_advice, voice_language
+
+TEXTS = json.loads((Path(__file__).parent / "data" / "texts.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return LanguageDetector()
+
+
+@pytest.mark.parametrize("lang", sorted(TEXTS))
+def test_detects_each_language(detector, lang):
+    found, prob = detector.detect(f"[laughs] {TEXTS[lang]} ♪")
+    assert found == lang and prob > 0.5
+
+
+def test_too_little_text(detector):
+    assert detector.detect("Hi! [laughs] ♪") is None
+
+
+@pytest.mark.parametrize("name,lang", [("v2/de_speaker_3", "de"), ("fr_speaker_1", "fr"), ("announcer", "en"),
+                                       ("speaker_4", None), (None, None)])
+def test_voice_language(name, lang):
+    assert voice_language(name) == lang
+
+
+def test_advice_only_on_mismatch():
+    assert language_advice("de", "v2/de_speaker_3") is None
+    assert language_advice(None, "v2/de_speaker_3") is None
+    tip = language_advice("de", "v2/en_speaker_6")
+    assert "**de**" in tip and "v2/de_speaker_" in tip
