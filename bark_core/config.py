@@ -132,3 +132,19 @@ class FineSettings:
 
     def __post_init__(self) -> None:
         check_temperature("fine_temp", self.temperature, allow_none=True)
+
+
+@dataclass(frozen=True)
+class StageSettings:
+    """The settings of all three token stages of one generation."""
+
+    semantic: SemanticSettings
+    coarse: CoarseSettings
+    fine: FineSettings
+
+    @classmethod
+    def build(cls, text_temp: float, waveform_temp: float, fine_temp: float | None, top_k: int | None,
+              top_p: float | None, min_eos_p: float | None, max_duration_s: float | None) -> StageSettings:
+        """From `generate`'s keyword arguments (top-k/top-p apply to the semantic and coarse stages)."""
+        return cls(SemanticSettings(SamplingParams(text_temp, top_k, top_p), min_eos_p, max_duration_s),
+                   CoarseSettings(SamplingParams(waveform_temp, top_k, top_p)), FineSettings(fine_temp))

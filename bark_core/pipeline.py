@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import secrets
 import threading
 import time
@@ -13,10 +14,11 @@ import numpy as np
 import torch
 
 from . import constants as C
-from .config import DEFAULT_VOICES_REPO, CoarseSettings, FineSettings, SamplingParams, SemanticSettings
+from .config import DEFAULT_VOICES_REPO, CoarseSettings, FineSettings, SamplingParams, SemanticSettings, StageSettings
 from .fine import decode_codes, generate_fine
 from .hub import HubOptions, ModelSource, resolve_model
 from .loading import load_codec, load_models, load_tokenizer, resolve_device
+from .longform import LongFormSettings
 from .presets import EMBEDDINGS_INDEX, PresetStore
 from .result import BarkResult
 from .stages import Progress, generate_coarse, generate_semantic, report
@@ -194,37 +196,57 @@ class BarkPipeline:
                  progress: Progress | None = None) -> BarkResult:
         """Text -> audio through all stages, one random stream (seeded by `seed`; None picks and reports one)."""
         # Everything is validated before any model work, so bad input fails fast with one clear message.
-        semantic_settings = SemanticSettings(SamplingParams(text_temp, top_k, top_p), min_eos_p, max_duration_s)
-        coarse_settings = CoarseSettings(SamplingParams(waveform_temp, top_k, top_p))
-        fine_settings = FineSettings(fine_temp)
+        stages = StageSettings.build(text_temp, waveform_temp, fine_temp, top_k, top_p, min_eos_p, max_duration_s)
         seed = secrets.randbelow(2**32) if seed is None else check_seed(seed)
-        ids = encode_text(self.tokenizer, text)
+        encode_text(self.tokenizer, text)
         v = self.resolve_voice(voice)
-        gen = self.make_generator(seed)
+        result = self.run_cascade(text, v, stages, self.make_generator(seed), progress)
+        settings = dict(text=text, voice=v.name if v is not None else None, text_temp=text_temp,
+                        waveform_temp=waveform_temp, fine_temp=fine_temp, top_k=top_k, top_p=top_p,
+                        min_eos_p=min_eos_p, max_duration_s=max_duration_s, model=self.name)
+        return dataclasses.replace(result, seed=seed, settings=settings)
+
+    def run_cascade(self, text: str, v: Voice | None, stages: StageSettings, gen: torch.Generator,
+                    progress: Progress | None = None) -> BarkResult:
+        """All four stages for validated inputs, drawing from `gen` in order (semantic, coarse, fine)."""
+        ids = encode_text(self.tokenizer, text)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         with _timed(timings, "semantic"), self._running(self.text_model):
             semantic = generate_semantic(self.text_model, ids, None if v is None else v.semantic_prompt,
-                                         semantic_settings, gen, progress)
+                                         stages.semantic, gen, progress)
         if len(semantic) == 0:
             raise ValueError("Bark ended the utterance before saying anything (end-of-speech at the first step); "
                              "try another seed, a lower min_eos_p, or longer text")
         with _timed(timings, "coarse"), self._running(self.coarse_model):
             coarse = generate_coarse(self.coarse_model, semantic,
-                                     None if v is None else (v.semantic_prompt, v.coarse_prompt), coarse_settings,
+                                     None if v is None else (v.semantic_prompt, v.coarse_prompt), stages.coarse,
                                      gen, progress)
         with _timed(timings, "fine"), self._running(self.fine_model):
-            fine = generate_fine(self.fine_model, coarse, None if v is None else v.fine_prompt, fine_settings, gen,
+            fine = generate_fine(self.fine_model, coarse, None if v is None else v.fine_prompt, stages.fine, gen,
                                  progress)
         with _timed(timings, "decode"), self._running(self.codec):
             report(progress, "decode", 0, 1)
             audio = decode_codes(self.codec, fine)
             report(progress, "decode", 1, 1)
         timings["total"] = time.perf_counter() - t0
-        settings = dict(text=text, voice=v.name if v is not None else None, text_temp=text_temp,
-                        waveform_temp=waveform_temp, fine_temp=fine_temp, top_k=top_k, top_p=top_p,
-                        min_eos_p=min_eos_p, max_duration_s=max_duration_s, model=self.name)
-        return BarkResult(audio, semantic, coarse, fine, seed, timings, settings)
+        return BarkResult(audio, semantic, coarse, fine, None, timings)
+
+    def generate_long(self, text: str, *, voice: VoiceLike = None, language: str = "en",
+                      settings: LongFormSettings | None = None, text_temp: float = C.DEFAULT_TEXT_TEMP,
+                      waveform_temp: float = C.DEFAULT_WAVEFORM_TEMP, fine_temp: float | None = C.DEFAULT_FINE_TEMP,
+                      top_k: int | None = None, top_p: float | None = None,
+                      min_eos_p: float | None = C.DEFAULT_MIN_EOS_P, max_duration_s: float | None = None,
+                      seed: int | None = None, progress: Progress | None = None) -> BarkResult:
+        """Any length of text: split into chunks (see `longform.split_text`), generated in one voice and joined.
+        Text that fits one window gives exactly `generate`'s result; max_duration_s applies to each chunk.
+        See `LongFormSettings` for the chunk budget, voice carry, joins and caps."""
+        from .longform import generate_long
+
+        return generate_long(self, text, voice=voice, language=language, settings=settings or LongFormSettings(),
+                             stages=StageSettings.build(text_temp, waveform_temp, fine_temp, top_k, top_p, min_eos_p,
+                                                        max_duration_s),
+                             seed=secrets.randbelow(2**32) if seed is None else check_seed(seed), progress=progress)
 
 
 @contextlib.contextmanager

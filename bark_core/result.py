@@ -18,6 +18,8 @@ class BarkResult:
     audio: float32 (n_samples,) at `sample_rate` (24 kHz). semantic_tokens: int64 (T_s,) in 0..9999.
     coarse_tokens: int64 (2, T_c); fine_tokens: int64 (8, T_c), both in 0..1023; n_samples = 320 * T_c.
     timings: seconds per stage ("semantic", "coarse", "fine", "decode", "total").
+    Long-form results also list their `chunks` (texts) and where each chunk starts in `semantic_tokens`,
+    in the coarse/fine frames and in `audio` (joins of silence or cross-fade sit between chunks in the audio only).
     """
 
     audio: np.ndarray
@@ -28,6 +30,10 @@ class BarkResult:
     timings: dict[str, float] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
     sample_rate: int = C.SAMPLE_RATE
+    chunks: tuple[str, ...] = ()
+    semantic_starts: tuple[int, ...] = ()
+    frame_starts: tuple[int, ...] = ()
+    sample_starts: tuple[int, ...] = ()
 
     @property
     def duration_s(self) -> float:
@@ -56,9 +62,11 @@ class BarkResult:
         return path
 
     def to_voice(self, name: str | None = None) -> Voice:
-        """This take as a reusable voice (Bark's history-prompt layout)."""
+        """This take as a reusable voice (Bark's history-prompt layout); of a long-form take, its last chunk."""
+        s0 = self.semantic_starts[-1] if self.semantic_starts else 0
+        f0 = self.frame_starts[-1] if self.frame_starts else 0
         return Voice.from_arrays(
-            {"semantic_prompt": self.semantic_tokens, "coarse_prompt": self.coarse_tokens,
-             "fine_prompt": self.fine_tokens},
+            {"semantic_prompt": self.semantic_tokens[s0:], "coarse_prompt": self.coarse_tokens[:, f0:],
+             "fine_prompt": self.fine_tokens[:, f0:]},
             name=name,
         )

@@ -1,0 +1,214 @@
+"""Long-form: any length of text as chunks that fit Bark's window, generated in one consistent voice.
+
+Splitting never drops or duplicates a character: the chunks are consecutive slices of the normalised text, so
+`"".join(chunks) == normalize_text(text)`; each is generated from its stripped form.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import constants as C
+from .text import estimate_seconds, normalize_text
+
+# A cue like "[clears throat]" is one unit; otherwise words with their trailing space.
+_ATOMS = re.compile(r"\[[^\]\n]{0,40}\]\s*|\S+?(?=\[|\s|$)\s*|\s+")
+_CLAUSE_END = re.compile(r"[,;:،，、；：—–](\s+|$)")
+CARRY_MODES = ("previous", "original")
+
+
+@dataclass(frozen=True)
+class LongFormSettings:
+    """Chunk budget (safely inside the 256-token / ~15 s window), voice carry, joins and caps."""
+
+    max_chunk_tokens: int = 200
+    max_chunk_seconds: float = 11.0
+    carry: str = "previous"  # condition chunk k on chunk k-1's generation, or always on the original voice
+    reanchor_every: int | None = None  # with carry="previous": go back to the original voice every N chunks
+    silence_s: float = 0.25
+    crossfade_s: float = 0.0  # > 0: overlap chunks by this much instead of inserting silence
+    chunk_min_eos_p: float = 0.05  # lower than 0.2 so a chunk ends cleanly instead of trailing noise
+    max_chars: int = 20_000
+    max_audio_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_chunk_tokens <= C.TEXT_WINDOW:
+            raise ValueError(f"max_chunk_tokens must be in 1..{C.TEXT_WINDOW}; got {self.max_chunk_tokens}")
+        if not 0 < self.max_chunk_seconds <= C.SEMANTIC_MAX_STEPS / C.SEMANTIC_RATE_HZ:
+            raise ValueError("max_chunk_seconds must be in (0, 15.4]")
+        if self.carry not in CARRY_MODES:
+            raise ValueError(f"carry must be one of {CARRY_MODES}; got {self.carry!r}")
+        if self.reanchor_every is not None and (not isinstance(self.reanchor_every, int) or self.reanchor_every < 1):
+            raise ValueError(f"reanchor_every must be a whole number >= 1 or None; got {self.reanchor_every!r}")
+        if not 0 <= self.silence_s <= 5 or not 0 <= self.crossfade_s <= 1:
+            raise ValueError("silence_s must be in [0, 5] and crossfade_s in [0, 1] seconds")
+        if not 0 <= self.chunk_min_eos_p <= 1:
+            raise ValueError("chunk_min_eos_p must be in [0, 1]")
+        if self.max_chars < 1 or self.max_audio_s <= 0:
+            raise ValueError("max_chars and max_audio_s must be positive")
+
+
+def _sentences(text: str, language: str) -> list[str]:
+    from sentencex import segment
+
+    lang = language if language in C.SUPPORTED_LANGUAGES else "en"
+    parts = [p for p in segment(lang, text) if p]
+    return parts if "".join(parts) == text else [text]  # the splitter must never lose text; if so, don't use it
+
+
+def _split_at(piece: str, pattern: re.Pattern) -> list[str]:
+    out, start = [], 0
+    for m in pattern.finditer(piece):
+        out.append(piece[start : m.end()])
+        start = m.end()
+    if start < len(piece):
+        out.append(piece[start:])
+    return [p for p in out if p]
+
+
+def _atoms(piece: str) -> list[str]:
+    atoms = _ATOMS.findall(piece)
+    return atoms if "".join(atoms) == piece else list(piece)
+
+
+def split_text(text: str, count_tokens: Callable[[str], int], language: str = "en",
+               settings: LongFormSettings = LongFormSettings()) -> list[str]:
+    """Normalised text -> chunks within budget: sentences packed together; a sentence too long for one chunk
+    split at clause punctuation, then between words (cues stay whole); a single over-long word (scripts without
+    spaces) between characters."""
+
+    def fits(s: str) -> bool:
+        n = count_tokens(s.strip())
+        return n <= settings.max_chunk_tokens and estimate_seconds(n) <= settings.max_chunk_seconds
+
+    def pieces(unit: str, level: int) -> list[str]:
+        if fits(unit) or level == 3:
+            return [unit] if level < 3 or len(unit) == 1 else list(unit)
+        parts = [_split_at(unit, _CLAUSE_END), _atoms(unit), list(unit)][level]
+        parts = parts if len(parts) > 1 else [unit]
+        return [q for p in parts for q in pieces(p, level + 1)]
+
+    norm = normalize_text(text)
+    units = [q for sentence in _sentences(norm, language) for q in pieces(sentence, 0)]
+    chunks: list[str] = []
+    for unit in units:
+        if chunks and fits(chunks[-1] + unit):
+            chunks[-1] += unit
+        else:
+            chunks.append(unit)
+    # Whitespace-only chunks carry nothing to say: fold them into a neighbour (no character is lost).
+    merged: list[str] = []
+    for c in chunks:
+        if merged and not c.strip():
+            merged[-1] += c
+        elif merged and not merged[-1].strip():
+            merged[-1] += c
+        else:
+            merged.append(c)
+    return merged
+
+
+def _chunk_progress(progress, k: int, n: int):
+    if progress is None:
+        return None
+    return lambda stage, done, total: progress(f"chunk {k + 1}/{n} {stage}", done, total)
+
+
+def join_audio(parts: list, sample_rate: int, silence_s: float, crossfade_s: float):
+    """Concatenate chunk audio with silence or a linear cross-fade; returns (audio, start sample of each part)."""
+    import numpy as np
+
+    fade = int(crossfade_s * sample_rate)
+    gap = np.zeros(int(silence_s * sample_rate), dtype=np.float32) if not fade else np.zeros(0, np.float32)
+    out, starts = np.zeros(0, np.float32), []
+    for part in parts:
+        f = min(fade, len(out), len(part))
+        if f:
+            ramp = np.linspace(0.0, 1.0, f, dtype=np.float32)
+            out[-f:] = out[-f:] * (1 - ramp) + part[:f] * ramp
+            starts.append(len(out) - f)
+            out = np.concatenate([out, part[f:]])
+        else:
+            if len(out):
+                out = np.concatenate([out, gap])
+            starts.append(len(out))
+            out = np.concatenate([out, part])
+    return out, starts
+
+
+def generate_long(pipe, text: str, *, voice, language: str, settings: LongFormSettings, stages, seed: int,
+                  progress=None):
+    """Generate every chunk from one random stream; see `BarkPipeline.generate_long`."""
+    import dataclasses
+
+    import numpy as np
+
+    from .result import BarkResult
+    from .text import check_text, tokenize
+
+    norm = check_text(text)
+    if len(norm) > settings.max_chars:
+        raise ValueError(f"text is {len(norm):,} characters; at most {settings.max_chars:,} are accepted per "
+                         f"generation (LongFormSettings.max_chars)")
+    chunks = split_text(norm, lambda s: len(tokenize(pipe.tokenizer, s)) if s else 0, language, settings)
+    estimate = sum(estimate_seconds(len(tokenize(pipe.tokenizer, c.strip()))) for c in chunks)
+    if estimate > settings.max_audio_s:
+        raise ValueError(f"this text would make about {estimate / 60:.0f} min of audio; at most "
+                         f"{settings.max_audio_s / 60:.0f} min per generation (LongFormSettings.max_audio_s)")
+    original = pipe.resolve_voice(voice)
+    base = dict(text=norm, voice=original.name if original is not None else None, language=language,
+                model=pipe.name, text_temp=stages.semantic.sampling.temperature,
+                waveform_temp=stages.coarse.sampling.temperature, fine_temp=stages.fine.temperature,
+                top_k=stages.semantic.sampling.top_k, top_p=stages.semantic.sampling.top_p,
+                min_eos_p=stages.semantic.min_eos_p, max_duration_s=stages.semantic.max_duration_s)
+    gen = pipe.make_generator(seed)
+    if len(chunks) == 1:  # exactly `generate`
+        one = pipe.run_cascade(chunks[0], original, stages, gen, progress)
+        return dataclasses.replace(one, seed=seed, settings=base, chunks=tuple(chunks))
+    # Chunk ends use a lower EOS threshold: the reference's 0.2 lets a chunk trail off into noise.
+    stages = dataclasses.replace(stages, semantic=dataclasses.replace(stages.semantic,
+                                                                      min_eos_p=settings.chunk_min_eos_p))
+    anchor, current, results, used = original, original, [], []
+    for k, chunk in enumerate(chunks):
+        if k > 0:
+            reanchor = settings.reanchor_every is not None and k % settings.reanchor_every == 0
+            if settings.carry == "previous" and not reanchor:
+                current = _voice_or(results[-1], current)
+            else:
+                current = anchor
+        used.append(current)
+        r = pipe.run_cascade(chunk.strip(), current, stages, gen, _chunk_progress(progress, k, len(chunks)))
+        results.append(r)
+        if anchor is None:  # no voice given: the first chunk's speaker is the voice for the rest
+            anchor = _voice_or(r, None)
+    audio, sample_starts = join_audio([r.audio for r in results], C.SAMPLE_RATE, settings.silence_s,
+                                      settings.crossfade_s)
+    timings = {key: sum(r.timings[key] for r in results) for key in results[0].timings}
+    sem = [r.semantic_tokens for r in results]
+    frames = [r.coarse_tokens for r in results]
+    return BarkResult(
+        audio, np.concatenate(sem), np.concatenate(frames, axis=1),
+        np.concatenate([r.fine_tokens for r in results], axis=1), seed, timings,
+        {**base, "carry": settings.carry, "reanchor_every": settings.reanchor_every, "chunk_voices":
+         [v.name if v is not None else None for v in used]},
+        chunks=tuple(chunks), semantic_starts=_starts(sem), frame_starts=_starts(frames),
+        sample_starts=tuple(sample_starts))
+
+
+def _starts(arrays: list) -> tuple[int, ...]:
+    """Start index of each array along its last axis once they are concatenated."""
+    out, pos = [], 0
+    for a in arrays:
+        out.append(pos)
+        pos += a.shape[-1]
+    return tuple(out)
+
+
+def _voice_or(result, fallback):
+    """A chunk's generation as the next voice; a chunk too short to be a valid prompt keeps the fallback."""
+    try:
+        return result.to_voice(name="previous chunk")
+    except ValueError:
+        return fallback

@@ -1,0 +1,158 @@
+"""Long-form: splitting in 13 languages without losing a character, voice carry on the tokens, joins and caps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bark_core import constants as C
+from bark_core.config import StageSettings
+from bark_core.longform import LongFormSettings, join_audio, split_text
+from bark_core.text import estimate_seconds, normalize_text
+
+TEXTS = json.loads((Path(__file__).parent / "data" / "texts.json").read_text(encoding="utf-8"))
+SENTENCE_END = tuple(".!?。！？।")
+
+
+@pytest.fixture(scope="module")
+def count(pipe):
+    return lambda s: len(pipe.tokenizer.encode(s, add_special_tokens=False)) if s else 0
+
+
+def within(chunk: str, count, cfg: LongFormSettings) -> bool:
+    n = count(chunk.strip())
+    return n <= cfg.max_chunk_tokens and estimate_seconds(n) <= cfg.max_chunk_seconds
+
+
+@pytest.mark.parametrize("lang", sorted(TEXTS))
+def test_split_all_languages_at_sentences(count, lang):
+    from sentencex import segment
+
+    text = normalize_text(" ".join([TEXTS[lang]] * 3))
+    longest = max(count(s.strip()) for s in segment(lang, text))
+    cfg = LongFormSettings(max_chunk_tokens=longest, max_chunk_seconds=15.0)  # every sentence fits, not all
+    chunks = split_text(text, count, lang, cfg)
+    assert len(chunks) > 1 and "".join(chunks) == text
+    assert all(within(c, count, cfg) for c in chunks)
+    # Every chunk ends a sentence (。！？ for zh/ja and । for hi included).
+    assert all(c.rstrip()[-1] in SENTENCE_END for c in chunks), chunks
+
+
+def test_long_sentence_splits_at_clauses_then_words_never_mid_cue(count):
+    sentence = ("This one sentence goes on, and on, and on; it has clauses [clears throat] and cues "
+                "[laughs] and words, many words, far too many words for one chunk of Bark's window. ") * 2
+    cfg = LongFormSettings(max_chunk_seconds=3.0)
+    chunks = split_text(sentence, count, "en", cfg)
+    assert "".join(chunks) == normalize_text(sentence)
+    for c in chunks:
+        assert within(c, count, cfg)
+        assert c.count("[") == c.count("]"), c  # cues are never cut
+    for a, b in zip(chunks, chunks[1:], strict=False):
+        assert a[-1] == " " or b[0] == " ", (a, b)  # never mid-word
+
+
+ALPHABET = st.sampled_from(list("abc XYZ éü,.;!?。！？।你好") + ["[laughs] ", "♪", "\n", "  ", "—", "..."])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(ALPHABET, max_size=120).map("".join), st.sampled_from(["en", "zh", "hi", "ja", "de"]),
+       st.floats(0.5, 11.0))
+def test_no_character_lost_or_duplicated(count, text, lang, seconds):
+    cfg = LongFormSettings(max_chunk_seconds=seconds)
+    chunks = split_text(text, count, lang, cfg)
+    assert "".join(chunks) == normalize_text(text)
+    assert all(within(c, count, cfg) or len(c.strip()) == 1 for c in chunks)
+
+
+def test_join_lengths():
+    parts = [np.ones(1000, np.float32), np.ones(500, np.float32), np.ones(700, np.float32)]
+    audio, starts = join_audio(parts, 1000, silence_s=0.25, crossfade_s=0.0)
+    assert len(audio) == 2200 + 2 * 250 and starts == [0, 1250, 2000]
+    audio, starts = join_audio(parts, 1000, silence_s=0.25, crossfade_s=0.1)
+    assert len(audio) == 2200 - 2 * 100 and starts == [0, 900, 1300]
+    np.testing.assert_allclose(audio, 1.0, atol=1e-6)  # a cross-fade of equal signals is seamless
+
+
+LONG = "Hello world. This is a test. The bark is long. The text is long. Hello again."
+KW = dict(max_duration_s=0.6, seed=5)
+
+
+def expected_chunks(pipe, text, voice, cfg, seed, voices_for):
+    """Re-run each chunk alone, from the same generator stream, with the voice the carry mode names."""
+    g = pipe.make_generator(seed)
+    stages = StageSettings.build(0.7, 0.7, 0.5, None, None, cfg.chunk_min_eos_p, KW["max_duration_s"])
+    chunks = split_text(text, lambda s: len(pipe.tokenizer.encode(s, add_special_tokens=False)), "en", cfg)
+    out = []
+    for k, chunk in enumerate(chunks):
+        out.append(pipe.run_cascade(chunk.strip(), voices_for(k, out, voice), stages, g))
+    return chunks, out
+
+
+@pytest.mark.parametrize("carry,every", [("previous", None), ("original", None), ("previous", 2)])
+def test_carry_modes_on_tokens(pipe, carry, every):
+    cfg = LongFormSettings(max_chunk_seconds=2.0, carry=carry, reanchor_every=every)
+    voice = pipe.resolve_voice("v2/en_speaker_3")
+    long = pipe.generate_long(LONG, voice=voice, settings=cfg, **KW)
+
+    def voices_for(k, done, original):
+        if k == 0:
+            return original
+        if carry == "previous" and not (every and k % every == 0):
+            return done[-1].to_voice()
+        return original
+
+    chunks, parts = expected_chunks(pipe, LONG, voice, cfg, KW["seed"], voices_for)
+    assert len(chunks) >= 3 and long.chunks == tuple(chunks)
+    for k, part in enumerate(parts):
+        s0, f0 = long.semantic_starts[k], long.frame_starts[k]
+        np.testing.assert_array_equal(long.semantic_tokens[s0 : s0 + len(part.semantic_tokens)],
+                                      part.semantic_tokens)
+        np.testing.assert_array_equal(long.fine_tokens[:, f0 : f0 + part.fine_tokens.shape[1]], part.fine_tokens)
+    silence = int(cfg.silence_s * C.SAMPLE_RATE)
+    assert len(long.audio) == sum(len(p.audio) for p in parts) + (len(parts) - 1) * silence
+    assert long.sample_starts[1] == len(parts[0].audio) + silence
+
+
+def test_no_voice_first_chunk_becomes_the_voice(pipe):
+    cfg = LongFormSettings(max_chunk_seconds=2.0, carry="original")
+    long = pipe.generate_long(LONG, settings=cfg, **KW)
+
+    def voices_for(k, done, original):
+        return None if k == 0 else done[0].to_voice()
+
+    _, parts = expected_chunks(pipe, LONG, None, cfg, KW["seed"], voices_for)
+    np.testing.assert_array_equal(long.fine_tokens, np.concatenate([p.fine_tokens for p in parts], axis=1))
+    assert long.settings["chunk_voices"][0] is None and long.settings["chunk_voices"][1] == "previous chunk"
+
+
+def test_same_seed_same_long_output_and_progress(pipe):
+    events = []
+    cfg = LongFormSettings(max_chunk_seconds=2.0)
+    a = pipe.generate_long(LONG, settings=cfg, progress=lambda *e: events.append(e), **KW)
+    b = pipe.generate_long(LONG, settings=cfg, **KW)
+    np.testing.assert_array_equal(a.audio, b.audio)
+    n = len(a.chunks)
+    assert {e[0].split(" ")[1] for e in events} == {f"{k}/{n}" for k in range(1, n + 1)}
+    assert events[-1][0] == f"chunk {n}/{n} decode"
+    assert a.to_voice().semantic_prompt.shape[0] == len(a.semantic_tokens) - a.semantic_starts[-1]
+
+
+def test_short_text_is_exactly_generate(pipe):
+    a = pipe.generate_long("Hello world.", voice="announcer", **KW)
+    b = pipe.generate("Hello world.", voice="announcer", **KW)
+    np.testing.assert_array_equal(a.audio, b.audio)
+    assert a.chunks == ("Hello world.",)
+
+
+def test_caps(pipe):
+    with pytest.raises(ValueError, match="at most 100 are accepted"):
+        pipe.generate_long("word " * 50, settings=LongFormSettings(max_chars=100))
+    with pytest.raises(ValueError, match="min of audio"):
+        pipe.generate_long("Hello world. " * 200, settings=LongFormSettings(max_audio_s=60))
+    with pytest.raises(ValueError, match="carry must be"):
+        LongFormSettings(carry="sometimes")
