@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import tempfile
 import threading
 import uuid
@@ -19,6 +20,7 @@ from bark_core.config import DEFAULT_TOKENIZER
 from bark_core.hub import HubOptions
 from bark_core.language import LanguageDetector, language_advice
 from bark_core.loading import load_tokenizer
+from bark_core.longform import LongFormSettings, split_text
 from bark_core.plots import token_figure
 from bark_core.text import check_text, estimate_seconds, tokenize
 from bark_core.voices import catalog
@@ -39,6 +41,21 @@ LANGUAGES = json.loads((ROOT / "voices" / "catalog.json").read_text(encoding="ut
 LANG_CHOICES = [("any language", "any")] + [(f"{name} ({code})", code) for code, name in LANGUAGES.items()]
 MAX_HISTORY = 50
 STAGE_SPAN = {"semantic": (0.0, 0.25), "coarse": (0.25, 0.8), "fine": (0.8, 0.95), "decode": (0.95, 1.0)}
+LONG = LongFormSettings()
+
+
+def overall_progress(stage: str, done: int, total: int) -> tuple[float, str]:
+    """Engine progress ("coarse", or "chunk 2/5 coarse" for long text) -> (fraction of the whole take, label)."""
+    m = re.fullmatch(r"chunk (\d+)/(\d+) (\w+)", stage)
+    k, n, name = (int(m[1]) - 1, int(m[2]), m[3]) if m else (0, 1, stage)
+    lo, hi = STAGE_SPAN.get(name, (0.0, 1.0))
+    inner = lo + (hi - lo) * done / max(total, 1)
+    return (k + inner) / n, f"{stage} {done}/{total}"
+
+
+def chunk_plan(chunks: list[str], count) -> list[list]:
+    """Rows of the split preview: chunk number, its text, estimated seconds."""
+    return [[i + 1, c.strip(), round(estimate_seconds(count(c.strip())), 1)] for i, c in enumerate(chunks)]
 
 
 class Pipelines:
@@ -109,16 +126,33 @@ def js_insert(cue: str) -> str:
 def build_demo(pipelines: Pipelines) -> gr.Blocks:
     out_dir = Path(tempfile.mkdtemp(prefix="bark-studio-"))
 
-    def count(text: str, model: str) -> str:
+    def count(text: str, model: str, language: str):
+        """Live token count and the split preview (exact with the model's tokenizer, else estimated)."""
         tok = pipelines.tokenizer(model)
+        counter = (lambda t: len(tokenize(tok, t)) if t else 0) if tok is not None else (
+            lambda t: round(len(t) / 3.5))
         try:
             norm = check_text(text)
         except ValueError:
-            return "0 BERT tokens · 0 s (max 256 tokens ≈ 13 s per generation)"
-        n = len(tokenize(tok, norm)) if tok is not None else round(len(norm) / 3.5)
+            return "0 BERT tokens · 0 s", []
+        chunks = split_text(norm, counter, language if language != "any" else "en", LONG)
+        n = counter(norm)
         approx = "" if tok is not None else "≈"
-        over = " — **over the limit: shorten the text**" if n > 256 else ""
-        return f"{approx}{n} / 256 BERT tokens · ≈{estimate_seconds(n):.1f} s of speech{over}"
+        seconds = sum(estimate_seconds(counter(c.strip())) for c in chunks)
+        parts = f" · {len(chunks)} chunks of ≤ {LONG.max_chunk_seconds:.0f} s" if len(chunks) > 1 else ""
+        return f"{approx}{n} BERT tokens · ≈{seconds:.1f} s of speech{parts}", chunk_plan(chunks, counter)
+
+    def read_txt(path) -> str:
+        if not path:
+            return gr.update()
+        data = Path(path).read_bytes()
+        if len(data) > 4 * LONG.max_chars:
+            raise gr.Error(f"the text file is {len(data) / 1e3:.0f} kB; at most {LONG.max_chars:,} characters "
+                           f"are accepted")
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise gr.Error("the text file is not valid UTF-8: save it as UTF-8 text and upload it again") from None
 
     def on_language(language: str, voice: str):
         choices = voice_choices(language)
@@ -178,12 +212,13 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
         return f"⚠️ {tip}" if tip else ""
 
     @gpu
-    def run(pipe: BarkPipeline, text, voice, kw, progress):
+    def run(pipe: BarkPipeline, text, voice, language, kw, progress):
         def report(stage: str, done: int, total: int) -> None:
-            lo, hi = STAGE_SPAN[stage]
-            progress(lo + (hi - lo) * done / max(total, 1), desc=f"{stage} {done}/{total}")
+            fraction, label = overall_progress(stage, done, total)
+            progress(fraction, desc=label)
 
-        return pipe.generate(text, voice=voice, progress=report, **kw)
+        # One entry point for every length: text that fits one window is exactly `generate`.
+        return pipe.generate_long(text, voice=voice, language=language, settings=LONG, progress=report, **kw)
 
     def generate(text, language, preset, custom, npz_path, text_temp, waveform_temp, fine_temp, top_k, top_p, min_eos_p,
                  max_duration, seed, random_seed, model, history, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
@@ -201,7 +236,8 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                 custom = {"label": f"uploaded {Path(npz_path).name}", "voice": voice}
             else:
                 voice = None if preset in (None, NO_VOICE) else preset
-            result = run(pipelines.get(model), text, voice, kw, progress)
+            split_language = language if language != "any" else "en"
+            result = run(pipelines.get(model), text, voice, split_language, kw, progress)
         except ValueError as e:
             raise gr.Error(str(e)) from None
         except Exception as e:  # noqa: BLE001 - the page shows a message and the app keeps serving
@@ -220,7 +256,8 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
         take = {"id": take_id, "n": len(history) + 1, "settings": settings, "wav": str(wav), "npz": str(voice_path),
                 "duration": result.duration_s, "rtf": result.rtf, "voice": take_voice}
         history = (history + [take])[-MAX_HISTORY:]
-        fig = token_figure(result.semantic_tokens, result.coarse_tokens, result.fine_tokens, result.audio)
+        fig = token_figure(result.semantic_tokens, result.coarse_tokens, result.fine_tokens, result.audio,
+                           result.semantic_starts, result.frame_starts, result.sample_starts)
         return ((result.sample_rate, result.audio), str(wav), str(voice_path), str(tokens), timing, settings, fig,
                 history, history_rows(history), gr.update(choices=history_choices(history), value=take_id),
                 result.seed, take)
@@ -249,9 +286,14 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
         custom_voice, history, last_take = gr.State(None), gr.State([]), gr.State(None)
         with gr.Row():
             with gr.Column(scale=5):
-                text = gr.Textbox(label="Text", lines=4, elem_id="bark-text", max_length=5000,
+                text = gr.Textbox(label="Text (any length: long text is split into chunks)", lines=4,
+                                  elem_id="bark-text", max_length=LONG.max_chars,
                                   placeholder="Hello! [laughs] I'm Bark. ♪ I can sing too ♪")
-                counter = gr.Markdown("0 / 256 BERT tokens", elem_id="bark-count")
+                counter = gr.Markdown("0 BERT tokens", elem_id="bark-count")
+                with gr.Accordion("How the text will be split", open=False):
+                    plan = gr.Dataframe(headers=["chunk", "text", "≈ seconds"], interactive=False,
+                                        elem_id="bark-plan")
+                txt_file = gr.File(label="…or load a .txt file", file_types=[".txt"], type="filepath", height=60)
                 with gr.Row():
                     cue_buttons = [gr.Button(c, size="sm", min_width=40) for c in CUES]
                 gr.Markdown("Tip: CAPITALS add emphasis; `—` or `...` add hesitation; `♪` around lyrics sings them.")
@@ -321,7 +363,10 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
             b.click(None, inputs=[text], outputs=[text], js=js_insert(cue))
         # UI helpers never wait behind a running generation (they are cheap and need no model).
         quick = dict(api_visibility="private", concurrency_limit=None)
-        text.change(count, [text, model], counter, show_progress="hidden", trigger_mode="always_last", **quick)
+        for trigger in (text.change, language.change):
+            trigger(count, [text, model, language], [counter, plan], show_progress="hidden",
+                    trigger_mode="always_last", **quick)
+        txt_file.upload(read_txt, txt_file, text, **quick)
         language.change(on_language, [language, preset], preset, **quick)
         npz.upload(on_npz, [npz, custom_voice], [custom_voice, voice_info], **quick)
         reference.change(on_reference, reference, reference_status, **quick)

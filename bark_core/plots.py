@@ -17,23 +17,37 @@ def spectrogram_db(audio: np.ndarray, sample_rate: int = C.SAMPLE_RATE) -> tuple
     return f, t, 10 * np.log10(s + 1e-10)
 
 
-def token_figure(semantic: np.ndarray, coarse: np.ndarray, fine: np.ndarray, audio: np.ndarray,
-                 boundaries_s: list[float] | None = None):
-    """A 4-row plotly figure sharing the x axis in seconds.
+def _times(lengths: list[int], rate: float, offsets_s: list[float]) -> np.ndarray:
+    """Time in seconds of each token, chunk k starting at offsets_s[k] (where its audio starts)."""
+    return np.concatenate([off + np.arange(n) / rate for n, off in zip(lengths, offsets_s, strict=True)])
 
-    semantic (T_s,) at 49.9 Hz; coarse (2, T_c) and fine (8, T_c) at 75 Hz; audio (N,) at 24 kHz.
+
+def _chunk_lengths(total: int, starts: tuple[int, ...]) -> list[int]:
+    bounds = list(starts or (0,)) + [total]
+    return [b - a for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+def token_figure(semantic: np.ndarray, coarse: np.ndarray, fine: np.ndarray, audio: np.ndarray,
+                 semantic_starts: tuple[int, ...] = (), frame_starts: tuple[int, ...] = (),
+                 sample_starts: tuple[int, ...] = ()):
+    """A 4-row plotly figure sharing one x axis, the audio's time in seconds.
+
+    semantic (T_s,) at 49.9 Hz; coarse (2, T_c) and fine (8, T_c) at 75 Hz; audio (N,) at 24 kHz. For long-form
+    results the *_starts give where each chunk begins, so tokens sit under their audio (joins included) and a
+    dashed line marks each chunk boundary.
     """
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
+    offsets = [s / C.SAMPLE_RATE for s in (sample_starts or (0,))]
+    ts = _times(_chunk_lengths(len(semantic), semantic_starts), C.SEMANTIC_RATE_HZ, offsets)
+    tc = _times(_chunk_lengths(coarse.shape[1], frame_starts), C.COARSE_RATE_HZ, offsets)
     fig = make_subplots(rows=4, cols=1, shared_xaxes=True, vertical_spacing=0.04, row_heights=[0.22, 0.14, 0.3, 0.34],
                         subplot_titles=("Semantic tokens (49.9 per second)", "Coarse codes: codebooks 0-1 (75/s)",
                                         "Fine codes: all 8 codebooks", "Audio spectrogram"))
-    ts = np.arange(len(semantic)) / C.SEMANTIC_RATE_HZ
     fig.add_trace(go.Scattergl(x=ts, y=semantic, mode="markers", marker=dict(size=3, color=semantic,
                                colorscale="Viridis"), name="semantic",
                                hovertemplate="t=%{x:.2f}s<br>semantic id %{y}<extra></extra>"), row=1, col=1)
-    tc = np.arange(coarse.shape[1]) / C.COARSE_RATE_HZ
     fig.add_trace(go.Heatmap(x=tc, y=[0, 1], z=coarse, colorscale="Viridis", showscale=False, name="coarse",
                              hovertemplate="t=%{x:.2f}s<br>codebook %{y}<br>code %{z}<extra></extra>"), row=2, col=1)
     fig.add_trace(go.Heatmap(x=tc, y=list(range(fine.shape[0])), z=fine, colorscale="Viridis", showscale=False,
@@ -42,12 +56,10 @@ def token_figure(semantic: np.ndarray, coarse: np.ndarray, fine: np.ndarray, aud
     f, t, db = spectrogram_db(audio)
     fig.add_trace(go.Heatmap(x=t, y=f, z=db, colorscale="Magma", showscale=False, name="spectrogram",
                              hovertemplate="t=%{x:.2f}s<br>%{y:.0f} Hz<br>%{z:.0f} dB<extra></extra>"), row=4, col=1)
-    for b in boundaries_s or []:
+    for b in offsets[1:]:
         fig.add_vline(x=b, line=dict(color="red", dash="dash", width=1))
-    fig.update_yaxes(title_text="id", row=1, col=1)
-    fig.update_yaxes(title_text="codebook", row=2, col=1)
-    fig.update_yaxes(title_text="codebook", row=3, col=1)
-    fig.update_yaxes(title_text="Hz", row=4, col=1)
+    for row, title in enumerate(["id", "codebook", "codebook", "Hz"], start=1):
+        fig.update_yaxes(title_text=title, row=row, col=1)
     fig.update_xaxes(title_text="time (s)", row=4, col=1)
     fig.update_layout(height=720, margin=dict(l=50, r=20, t=40, b=40), showlegend=False)
     return fig

@@ -46,12 +46,12 @@ def test_generate_in_real_browser(browser, app_url, tmp_path):  # noqa: F811
     choose(page, "bark-voice", "v2/de_speaker_3")
     text = page.locator("#bark-text textarea")
     text.fill("Guten Tag")
-    page.locator("#bark-count").get_by_text("2 / 256 BERT tokens").wait_for(timeout=30_000)
+    page.locator("#bark-count").get_by_text("2 BERT tokens").wait_for(timeout=30_000)
     text.press("End")
     page.get_by_role("button", name="[laughs]", exact=True).click()
     page.wait_for_function("document.querySelector('#bark-text textarea').value.includes('[laughs]')")
     assert text.input_value().startswith("Guten Tag [laughs]")
-    page.locator("#bark-count").get_by_text("5 / 256 BERT tokens").wait_for(timeout=30_000)
+    page.locator("#bark-count").get_by_text("5 BERT tokens").wait_for(timeout=30_000)
     page.locator("#bark-generate").click()
     page.locator("#bark-timing").get_by_text("real-time factor").wait_for(timeout=180_000)
     page.locator("#bark-plot .js-plotly-plot").first.wait_for(timeout=60_000)
@@ -88,6 +88,17 @@ def test_example_fills_inputs(browser, app_url):  # noqa: F811
     choose(page, "bark-language", "any language")
     choose(page, "bark-voice", "v2/en_speaker_6")
     page.locator("#bark-language-tip").get_by_text("speak with a en accent").wait_for(timeout=30_000)
+
+
+def test_split_preview_for_long_text(browser, app_url):  # noqa: F811
+    page = open_page(browser, app_url)
+    page.locator("#bark-text textarea").fill("Hello world. This is a test. The bark is long. " * 4)
+    page.locator("#bark-count").get_by_text("chunks of").wait_for(timeout=30_000)
+    page.get_by_text("How the text will be split").click()
+    page.wait_for_function("(document.querySelector('#bark-plan')?.innerText || '').includes('Hello world.')",
+                           timeout=30_000)
+    lines = page.locator("#bark-plan").inner_text().split("\n")
+    assert "1" in lines and "2" in lines  # the chunk numbers of a two-chunk plan
 
 
 def test_reference_recording_state_is_shown(browser, app_url, tmp_path):  # noqa: F811
