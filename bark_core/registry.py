@@ -1,0 +1,59 @@
+"""Named pipelines loaded lazily, once, and shared by every caller (a web app's users, a server's requests)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from .cloning import VoiceCloner
+from .config import DEFAULT_TOKENIZER
+from .hub import HubOptions
+from .loading import load_tokenizer
+from .pipeline import BarkPipeline
+
+
+class Pipelines:
+    """One shared pipeline per model name, loaded lazily on first use (never at start-up) and shared by all users."""
+
+    def __init__(self, models: list[str], device: str = "auto", offload: bool = False, voices: str | None = None,
+                 hubert: str | None = None, quantizer: str | None = None):
+        self.models, self.device, self.offload, self.voices = models, device, offload, voices
+        self.hubert, self.quantizer = hubert, quantizer
+        self._loaded: dict[str, BarkPipeline] = {}
+        self._cloners: dict[str, VoiceCloner] = {}
+        self._tokenizers: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> BarkPipeline:
+        if name not in self.models:
+            raise ValueError(f"model must be one of {self.models}; got {name!r}")
+        with self._lock:
+            if name not in self._loaded:
+                self._loaded[name] = BarkPipeline.from_pretrained(name, device=self.device, offload=self.offload,
+                                                                  voices=self.voices)
+            return self._loaded[name]
+
+    def cloner(self, name: str) -> VoiceCloner:
+        """The voice-maker for a model (HuBERT + quantizer load on first use; a model folder may hold `hubert/`
+        and `quantizer.pth`)."""
+        pipe = self.get(name)
+        with self._lock:
+            if name not in self._cloners:
+                folder = Path(name)
+                hubert = self.hubert or (folder / "hubert" if (folder / "hubert").is_dir() else None)
+                quantizer = self.quantizer or (folder / "quantizer.pth" if (folder / "quantizer.pth").is_file()
+                                               else None)
+                self._cloners[name] = pipe.voice_cloner(hubert=hubert, quantizer=quantizer)
+            return self._cloners[name]
+
+    def tokenizer(self, name: str):
+        """The model's tokenizer for live counts, without loading the models (None if it can't be had)."""
+        if name in self._loaded:
+            return self._loaded[name].tokenizer
+        if name not in self._tokenizers:
+            folder = Path(name) / "tokenizer"
+            try:
+                self._tokenizers[name] = load_tokenizer(folder if folder.is_dir() else DEFAULT_TOKENIZER, HubOptions())
+            except ValueError:
+                self._tokenizers[name] = None
+        return self._tokenizers[name]
