@@ -10,11 +10,12 @@ import threading
 import uuid
 from pathlib import Path
 
+import anyio
 import gradio as gr
 import soundfile as sf
 import torch
 
-from bark_core import BarkPipeline, Voice
+from bark_core import BarkPipeline, GenerationCancelled, Voice
 from bark_core.language import LanguageDetector, language_advice
 from bark_core.longform import LongFormSettings, split_text
 from bark_core.plots import token_figure
@@ -75,6 +76,7 @@ def js_insert(cue: str) -> str:
 
 def build_demo(pipelines: Pipelines) -> gr.Blocks:
     out_dir = Path(tempfile.mkdtemp(prefix="bark-studio-"))
+    active: set[int] = set()  # worker threads generating right now (tests check that Stop ends them)
 
     def count(text: str, model: str, language: str):
         """Live token count and the split preview (exact with the model's tokenizer, else estimated)."""
@@ -162,16 +164,18 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
         return f"⚠️ {tip}" if tip else ""
 
     @gpu
-    def run(pipe: BarkPipeline, text, voice, language, kw, progress):
+    def run(pipe: BarkPipeline, text, voice, language, kw, progress, cancel: threading.Event):
         def report(stage: str, done: int, total: int) -> None:
+            if cancel.is_set():  # Stop was pressed: end this generation at the next step, freeing its memory
+                raise GenerationCancelled("stopped by the user")
             fraction, label = overall_progress(stage, done, total)
             progress(fraction, desc=label)
 
         # One entry point for every length: text that fits one window is exactly `generate`.
         return pipe.generate_long(text, voice=voice, language=language, settings=LONG, progress=report, **kw)
 
-    def generate(text, language, preset, custom, npz_path, text_temp, waveform_temp, fine_temp, top_k, top_p, min_eos_p,
-                 max_duration, seed, random_seed, model, history, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+    def generate_sync(text, language, preset, custom, npz_path, text_temp, waveform_temp, fine_temp, top_k, top_p,
+                      min_eos_p, max_duration, seed, random_seed, model, history, progress, cancel):
         try:
             if not random_seed and (seed is None or float(seed) != int(seed)):
                 raise ValueError(f"seed must be a whole number (or tick 'random'); got {seed!r}")
@@ -187,30 +191,60 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
             else:
                 voice = None if preset in (None, NO_VOICE) else preset
             split_language = language if language != "any" else "en"
-            result = run(pipelines.get(model), text, voice, split_language, kw, progress)
+            result = run(pipelines.get(model), text, voice, split_language, kw, progress, cancel)
+        except GenerationCancelled:
+            raise gr.Error("Generation stopped.") from None
         except ValueError as e:
             raise gr.Error(str(e)) from None
         except Exception as e:  # noqa: BLE001 - the page shows a message and the app keeps serving
             raise gr.Error(f"Generation failed ({type(e).__name__}: {e}). Try again or change the settings.") from None
         take_id = uuid.uuid4().hex[:8]
-        wav = result.save_wav(out_dir / f"bark-{take_id}.wav")
-        take_voice = result.to_voice(name=f"take-{take_id}")
-        voice_path = take_voice.save(out_dir / f"bark-voice-{take_id}.npz")
-        tokens = result.save_tokens(out_dir / f"bark-tokens-{take_id}.npz")
+        try:
+            take_voice = result.to_voice(name=f"take-{take_id}")
+        except ValueError:  # a take of a few tokens is too short to be a voice prompt; the audio is still kept
+            take_voice = None
+        wav = voice_path = tokens = None
+        try:
+            wav = str(result.save_wav(out_dir / f"bark-{take_id}.wav"))
+            tokens = str(result.save_tokens(out_dir / f"bark-tokens-{take_id}.npz"))
+            voice_path = str(take_voice.save(out_dir / f"bark-voice-{take_id}.npz")) if take_voice else None
+        except OSError as e:  # e.g. the disk is full: the take still plays, only its downloads are missing
+            gr.Warning(f"The take could not be saved for download ({e.strerror or e}); it still plays here.")
         voice_label = custom["label"] if custom else (preset or NO_VOICE)
         settings = {**result.settings, "voice": voice_label, "language": language, "seed": result.seed}
         t = result.timings
         timing = (f"**{result.duration_s:.2f} s** of audio in {t['total']:.1f} s — real-time factor "
                   f"**{result.rtf:.2f}** · semantic {t['semantic']:.2f} s · coarse {t['coarse']:.2f} s · "
                   f"fine {t['fine']:.2f} s · decode {t['decode']:.2f} s · seed **{result.seed}**")
-        take = {"id": take_id, "n": len(history) + 1, "settings": settings, "wav": str(wav), "npz": str(voice_path),
+        take = {"id": take_id, "n": len(history) + 1, "settings": settings, "wav": wav, "npz": voice_path,
                 "duration": result.duration_s, "rtf": result.rtf, "voice": take_voice}
         history = (history + [take])[-MAX_HISTORY:]
         fig = token_figure(result.semantic_tokens, result.coarse_tokens, result.fine_tokens, result.audio,
                            result.semantic_starts, result.frame_starts, result.sample_starts)
-        return ((result.sample_rate, result.audio), str(wav), str(voice_path), str(tokens), timing, settings, fig,
+        return ((result.sample_rate, result.audio), wav, voice_path, tokens, timing, settings, fig,
                 history, history_rows(history), gr.update(choices=history_choices(history), value=take_id),
                 result.seed, take)
+
+    async def generate(text, language, preset, custom, npz_path, text_temp, waveform_temp, fine_temp, top_k, top_p,
+                       min_eos_p, max_duration, seed, random_seed, model, history,
+                       progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+        """Runs the generation in a worker thread; Stop cancels this task and the worker ends at its next step."""
+        cancel = threading.Event()
+        args = (text, language, preset, custom, npz_path, text_temp, waveform_temp, fine_temp, top_k, top_p,
+                min_eos_p, max_duration, seed, random_seed, model, history, progress, cancel)
+
+        def work():
+            active.add(threading.get_ident())
+            try:
+                return generate_sync(*args)
+            finally:
+                active.discard(threading.get_ident())
+
+        try:
+            return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+        except anyio.get_cancelled_exc_class():
+            cancel.set()
+            raise
 
     def history_rows(history) -> list[list]:
         return [[h["n"], h["settings"]["text"][:60], h["settings"]["voice"], h["settings"]["language"],
@@ -337,6 +371,7 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
         use_voice.click(use_take, last_take, [custom_voice, voice_info], **quick)
         pick.change(pick_take, [pick, history], [picked_audio, picked], **quick)
         reuse.click(use_take, picked, [custom_voice, voice_info], **quick)
+    demo.active_generations = active
     return demo
 
 

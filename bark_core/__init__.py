@@ -9,10 +9,11 @@ from .config import PRESETS, CoarseSettings, FineGPTConfig, FineSettings, GPTCon
 from .hub import ModelFilesUnavailable
 from .pipeline import BarkPipeline
 from .result import BarkResult
+from .stages import GenerationCancelled
 from .voices import Voice
 
 __all__ = [
-    "BarkPipeline", "BarkResult", "Voice", "ModelFilesUnavailable", "PRESETS", "GPTConfig", "FineGPTConfig",
-    "SamplingParams", "SemanticSettings", "CoarseSettings", "FineSettings",
+    "BarkPipeline", "BarkResult", "GenerationCancelled", "Voice", "ModelFilesUnavailable", "PRESETS", "GPTConfig",
+    "FineGPTConfig", "SamplingParams", "SemanticSettings", "CoarseSettings", "FineSettings",
 ]
 __version__ = "0.1.0"

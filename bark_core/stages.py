@@ -19,6 +19,10 @@ from .sampling import sample
 Progress = Callable[[str, int, int], None]
 
 
+class GenerationCancelled(RuntimeError):
+    """Raised by a progress callback to stop a generation at its next step (nothing is returned)."""
+
+
 def report(progress: Progress | None, stage: str, done: int, total: int) -> None:
     if progress is not None:
         progress(stage, done, total)
