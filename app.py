@@ -398,4 +398,5 @@ if __name__ == "__main__":
     demo = build_demo(Pipelines(args.model or default_models(), args.device, args.offload, args.voices, args.hubert,
                                 args.quantizer))
     demo.queue(max_size=args.queue_size, default_concurrency_limit=1)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share)
+    # Uploads are capped by the server before anything reads them (recordings, voices, text, bundles).
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size="50mb")

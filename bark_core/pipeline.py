@@ -67,6 +67,8 @@ class BarkPipeline:
         self.autocast_dtype = (torch.bfloat16 if self.device.type == "cuda" and torch.cuda.is_bf16_supported()
                                else None)
         self._offload_lock = threading.Lock()  # with offload, one stage at a time owns the accelerator
+        self._fingerprint: dict[str, str] | None = None  # of the (immutable) weights, computed once on demand
+        self._fingerprint_lock = threading.Lock()
         for m in self._all_models():
             m.eval().requires_grad_(False).to("cpu" if self.offload else self.device)
 
@@ -112,6 +114,27 @@ class BarkPipeline:
                     model.to("cpu")
                     if self.device.type == "cuda":
                         torch.cuda.empty_cache()
+
+    @property
+    def precision(self) -> str:
+        """"fp32" (token-exact with the reference on CPU) or "bf16-autocast" (CUDA GPUs with bf16)."""
+        return "fp32" if self.autocast_dtype is None else "bf16-autocast"
+
+    def weights_fingerprint(self) -> dict[str, str]:
+        """sha256 (first 16 hex digits) of each model's weights, whatever file format they came from."""
+        import hashlib
+
+        with self._fingerprint_lock:
+            if self._fingerprint is None:
+                out = {}
+                for kind, model in zip(("text", "coarse", "fine", "codec"), self._all_models(), strict=True):
+                    h = hashlib.sha256()
+                    for key, t in sorted(model.state_dict().items()):
+                        h.update(key.encode())
+                        h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+                    out[kind] = h.hexdigest()[:16]
+                self._fingerprint = out
+            return self._fingerprint
 
     def voice_cloner(self, *, hubert: str | Path | None = None, quantizer: str | Path | None = None):
         """A `VoiceCloner` sharing this pipeline's codec (HuBERT and the quantizer load now, on the pipeline's

@@ -65,6 +65,12 @@ class Voice:
         np.savez(path, **self.to_dict())
         return path
 
+    def to_npz_bytes(self) -> bytes:
+        """The `.npz` file's bytes (for zips and downloads without a temporary file)."""
+        buf = io.BytesIO()
+        np.savez(buf, **self.to_dict())
+        return buf.getvalue()
+
     @property
     def duration_s(self) -> float:
         return self.coarse_prompt.shape[1] / C.COARSE_RATE_HZ

@@ -1,0 +1,117 @@
+"""Comparison grids (one text per row, one setting per column) and their ratings as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+MAX_CELLS = 12
+MAX_GRID_AUDIO_S = 180.0
+AXES = ("voice", "seed", "temperature", "model")
+RATING_COLUMNS = ("cell", "row", "column", "axis", "value", "text", "voice", "model", "seed", "text_temp",
+                  "waveform_temp", "fine_temp", "top_k", "top_p", "min_eos_p", "duration_s", "rtf", "rating",
+                  "favourite", "note")
+_INT = {"cell", "row", "column", "seed", "top_k", "rating"}
+_FLOAT = {"text_temp", "waveform_temp", "fine_temp", "top_p", "min_eos_p", "duration_s", "rtf"}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One take of the grid: row (text line) x column (axis value), and the settings it runs with."""
+
+    row: int
+    column: int
+    text: str
+    value: str
+    settings: dict  # generate_long keyword arguments plus "voice" and "model"
+
+
+def parse_values(axis: str, voices: list[str], k_seeds: int | float | None, temperatures: str,
+                 models: list[str]) -> list[str]:
+    """The column values for `axis`, as strings (what the page shows and the CSV stores)."""
+    if axis not in AXES:
+        raise ValueError(f"compare along one of {AXES}; got {axis!r}")
+    if axis == "voice":
+        values = list(voices or [])
+    elif axis == "seed":
+        if k_seeds is None or int(k_seeds) != k_seeds or not 1 <= int(k_seeds) <= MAX_CELLS:
+            raise ValueError(f"number of takes must be a whole number in 1..{MAX_CELLS}")
+        values = [str(i) for i in range(int(k_seeds))]
+    elif axis == "temperature":
+        try:
+            values = [str(float(t)) for t in temperatures.replace(";", ",").split(",") if t.strip()]
+        except ValueError:
+            raise ValueError(f"temperatures must be numbers separated by commas, like 0.5, 0.7, 0.9; "
+                             f"got {temperatures!r}") from None
+        if any(not 0 < float(v) <= 1.5 for v in values):
+            raise ValueError("each temperature must be in (0, 1.5]")
+    else:
+        values = list(models or [])
+    if not values:
+        raise ValueError(f"pick at least one {axis} to compare")
+    return values
+
+
+def build_cells(lines: list[str], axis: str, values: list[str], base: dict) -> list[Cell]:
+    """Row-major cells; `base` holds voice, model, seed and sampling settings shared by every cell."""
+    lines = [ln.strip() for ln in lines if ln.strip()]
+    if not lines:
+        raise ValueError("type a line of text to compare (one line per row)")
+    n = len(lines) * len(values)
+    if n > MAX_CELLS:
+        raise ValueError(f"the grid would have {n} cells ({len(lines)} lines x {len(values)} {axis} values); at "
+                         f"most {MAX_CELLS}")
+    cells = []
+    for r, line in enumerate(lines):
+        for c, value in enumerate(values):
+            s = dict(base)
+            if axis == "voice":
+                s["voice"] = value
+            elif axis == "seed":
+                s["seed"] = int(base["seed"]) + int(value)  # takes s, s+1, ...
+            elif axis == "temperature":
+                s["text_temp"] = s["waveform_temp"] = float(value)
+            else:
+                s["model"] = value
+            cells.append(Cell(r, c, line, value if axis != "seed" else str(s["seed"]), s))
+    return cells
+
+
+def check_audio_budget(cells: list[Cell], seconds_of) -> None:
+    """Refuse grids whose estimated total audio exceeds MAX_GRID_AUDIO_S (seconds_of: text -> seconds)."""
+    total = sum(seconds_of(c.text) for c in cells)
+    if total > MAX_GRID_AUDIO_S:
+        raise ValueError(f"the grid would make about {total:.0f} s of audio; at most {MAX_GRID_AUDIO_S:.0f} s — "
+                         f"use fewer or shorter lines")
+
+
+def ratings_to_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=RATING_COLUMNS, extrasaction="ignore")
+    w.writeheader()
+    for row in rows:
+        w.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in RATING_COLUMNS})
+    return buf.getvalue()
+
+
+def ratings_from_csv(text: str) -> list[dict]:
+    """Inverse of `ratings_to_csv` (numbers, booleans and empty cells restored)."""
+    out = []
+    for row in csv.DictReader(io.StringIO(text)):
+        if set(row) != set(RATING_COLUMNS):
+            raise ValueError(f"a ratings CSV has the columns {', '.join(RATING_COLUMNS)}")
+        d: dict = {}
+        for k, v in row.items():
+            if v == "":
+                d[k] = None
+            elif k in _INT:
+                d[k] = int(v)
+            elif k in _FLOAT:
+                d[k] = float(v)
+            elif k == "favourite":
+                d[k] = v == "True"
+            else:
+                d[k] = v
+        out.append(d)
+    return out
