@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import secrets
 import tempfile
 import threading
 import uuid
@@ -16,9 +17,11 @@ import soundfile as sf
 import torch
 
 from bark_core import BarkPipeline, GenerationCancelled, Voice
+from bark_core.bundle import read_bundle, reproduce, write_bundle
+from bark_core.evaluation import AXES, MAX_CELLS, Cell, build_cells, check_audio_budget, parse_values, ratings_to_csv
 from bark_core.language import LanguageDetector, language_advice
 from bark_core.longform import LongFormSettings, split_text
-from bark_core.plots import token_figure
+from bark_core.plots import mini_strip, token_figure
 from bark_core.registry import Pipelines
 from bark_core.text import check_text, estimate_seconds, tokenize
 from bark_core.voices import catalog
@@ -72,6 +75,119 @@ def js_insert(cue: str) -> str:
         const pre = text.slice(0, s); const sep = pre && !pre.endsWith(' ') ? ' ' : '';
         return pre + sep + cue + ' ' + text.slice(e).replace(/^ /, '');
     }}"""
+
+
+class GridTab:
+    """The Evaluate tab: one text per row, one setting per column, each cell a take to hear, rate and keep."""
+
+    def __init__(self, pipelines: Pipelines, out_dir: Path):
+        self.pipelines, self.out_dir = pipelines, out_dir
+        gr.Markdown("Compare takes side by side: each **line** of text is a row, and the columns vary one "
+                    "setting. The other settings come from the Studio controls. Rate cells, star favourites, and "
+                    "download the ratings as CSV to run a small listening test.")
+        with gr.Row():
+            self.lines = gr.Textbox(label="Text (one line per row)", lines=3, elem_id="grid-text")
+            with gr.Column():
+                self.axis = gr.Radio(list(AXES), value="voice", label="Compare along", elem_id="grid-axis")
+                self.voices = gr.Dropdown(voice_choices("any")[:-1], multiselect=True, label="voices",
+                                          value=["v2/en_speaker_6", "v2/en_speaker_9"], elem_id="grid-voices")
+                self.k = gr.Number(3, precision=0, minimum=1, maximum=MAX_CELLS, label="takes (seeds s, s+1, …)")
+                self.temps = gr.Textbox("0.5, 0.7, 0.9", label="temperatures (text and waveform)")
+                self.models = gr.Dropdown(pipelines.models, multiselect=True, value=pipelines.models[:2],
+                                          label="models")
+        with gr.Row():
+            self.run = gr.Button("Fill the grid", variant="primary", elem_id="grid-run")
+            self.stop = gr.Button("Stop", variant="stop")
+            self.csv = gr.DownloadButton("⬇ ratings (.csv)", elem_id="grid-csv")
+        self.status = gr.Markdown(elem_id="grid-status")
+        self.cells_state = gr.State([])
+        self.slots = []
+        for rows in range(0, MAX_CELLS, 4):
+            with gr.Row():
+                for i in range(rows, rows + 4):
+                    with gr.Column(visible=False, min_width=220) as col:
+                        slot = dict(col=col, audio=gr.Audio(interactive=False, autoplay=False, label=f"cell {i + 1}"),
+                                    info=gr.Markdown(), strip=gr.Plot(show_label=False),
+                                    bundle=gr.DownloadButton("⬇ bundle", size="sm"),
+                                    stars=gr.Radio(["1", "2", "3", "4", "5"], label="rating"),
+                                    fav=gr.Checkbox(label="★ favourite"), note=gr.Textbox(label="note", lines=1))
+                    self.slots.append(slot)
+
+    def fill(self, lines, axis, voices, k, temps, models, preset, custom, text_temp, waveform_temp, fine_temp,
+             top_k, top_p, min_eos_p, max_duration, seed, random_seed, model):
+        """Generator: one yield per finished cell, so the grid fills as takes finish."""
+        empty = [gr.skip()] * (4 * MAX_CELLS)
+        try:
+            values = parse_values(axis, voices, k, temps or "", models)
+            voice = custom["voice"] if custom else (None if preset in (None, NO_VOICE) else preset)
+            base = dict(voice=voice, model=model, seed=secrets.randbelow(2**32) if random_seed else int(seed or 0),
+                        text_temp=text_temp, waveform_temp=waveform_temp, fine_temp=fine_temp,
+                        top_k=int(top_k) if top_k else None, top_p=None if top_p is None or top_p >= 1 else top_p,
+                        min_eos_p=min_eos_p, max_duration_s=max_duration or None)
+            cells = build_cells((lines or "").splitlines(), axis, values, base)
+            tok = self.pipelines.tokenizer(model)
+            check_audio_budget(cells, lambda t: estimate_seconds(len(tokenize(tok, t)) if tok else len(t) / 3.5))
+        except ValueError as e:
+            raise gr.Error(str(e)) from None
+        visible = [gr.update(visible=i < len(cells)) for i in range(MAX_CELLS)]
+        done: list[dict] = []
+        filled = [None] * (4 * MAX_CELLS)  # every cell's outputs, sent whole at the end (for API callers)
+        yield [f"Generating {len(cells)} cells…", done, *empty, *visible]
+        for i, cell in enumerate(cells):
+            updates = list(empty)  # while filling, only the new cell is sent: players already heard stay as they are
+            try:
+                filled[4 * i : 4 * i + 4] = updates[4 * i : 4 * i + 4] = self._cell(i, cell, axis, done)
+            except ValueError as e:
+                filled[4 * i + 1] = updates[4 * i + 1] = f"⚠️ {e}"
+            yield [f"{len(done)} of {len(cells)} cells done", done, *updates, *[gr.skip()] * MAX_CELLS]
+        yield [f"Done: {len(done)} cells. Rate them, then download the ratings.", done, *filled,
+               *[gr.skip()] * MAX_CELLS]
+
+    def _cell(self, i: int, cell: Cell, axis: str, done: list) -> list:
+        s = dict(cell.settings)
+        pipe = self.pipelines.get(s.pop("model"))
+        voice = s.pop("voice")
+        result = pipe.generate_long(cell.text, voice=voice, language="en", settings=LONG, **s)
+        take_id = uuid.uuid4().hex[:8]
+        wav = str(result.save_wav(self.out_dir / f"bark-grid-{take_id}.wav"))
+        bundle = str(write_bundle(self.out_dir / f"bark-take-{take_id}.zip", pipe, result, voice, "en", LONG))
+        label = voice if isinstance(voice, str) or voice is None else voice.name
+        done.append(dict(cell=i + 1, row=cell.row, column=cell.column, axis=axis, value=cell.value, text=cell.text,
+                         voice=label or NO_VOICE, model=pipe.name, seed=result.seed, text_temp=s["text_temp"],
+                         waveform_temp=s["waveform_temp"], fine_temp=s["fine_temp"], top_k=s["top_k"],
+                         top_p=s["top_p"], min_eos_p=s["min_eos_p"], duration_s=round(result.duration_s, 2),
+                         rtf=round(result.rtf, 2)))
+        info = (f"**{axis} {cell.value}** · row {cell.row + 1}<br>{result.duration_s:.1f} s · RTF "
+                f"{result.rtf:.2f} · seed {result.seed}")
+        return [wav, info, mini_strip(result.coarse_tokens), bundle]
+
+    def ratings(self, done, *marks):
+        if not done:
+            raise gr.Error("Fill the grid first.")
+        rows = []
+        for cell in done:
+            i = cell["cell"] - 1
+            stars, fav, note = marks[3 * i : 3 * i + 3]
+            rows.append({**cell, "rating": int(stars) if stars else None, "favourite": bool(fav),
+                         "note": note or None})
+        path = self.out_dir / f"bark-ratings-{uuid.uuid4().hex[:8]}.csv"
+        path.write_text(ratings_to_csv(rows), encoding="utf-8")
+        return str(path)
+
+    def wire(self, studio_inputs: list) -> None:
+        outputs = [self.status, self.cells_state]
+        outputs += [slot[k] for slot in self.slots for k in ("audio", "info", "strip", "bundle")]
+        outputs += [slot["col"] for slot in self.slots]
+        event = self.run.click(self.fill, [self.lines, self.axis, self.voices, self.k, self.temps, self.models,
+                                           *studio_inputs], outputs, api_name="grid", concurrency_limit=1,
+                               concurrency_id="bark")
+        self.stop.click(None, cancels=[event])
+        marks = [slot[k] for slot in self.slots for k in ("stars", "fav", "note")]
+        self.csv.click(self.ratings, [self.cells_state, *marks], self.csv, api_name="ratings")
+
+
+def build_grid_tab(pipelines: Pipelines, out_dir: Path) -> GridTab:
+    return GridTab(pipelines, out_dir)
 
 
 def build_demo(pipelines: Pipelines) -> gr.Blocks:
@@ -191,7 +307,8 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
             else:
                 voice = None if preset in (None, NO_VOICE) else preset
             split_language = language if language != "any" else "en"
-            result = run(pipelines.get(model), text, voice, split_language, kw, progress, cancel)
+            pipe = pipelines.get(model)
+            result = run(pipe, text, voice, split_language, kw, progress, cancel)
         except GenerationCancelled:
             raise gr.Error("Generation stopped.") from None
         except ValueError as e:
@@ -203,9 +320,10 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
             take_voice = result.to_voice(name=f"take-{take_id}")
         except ValueError:  # a take of a few tokens is too short to be a voice prompt; the audio is still kept
             take_voice = None
-        wav = voice_path = tokens = None
+        wav = voice_path = tokens = bundle = None
         try:
             wav = str(result.save_wav(out_dir / f"bark-{take_id}.wav"))
+            bundle = str(write_bundle(out_dir / f"bark-take-{take_id}.zip", pipe, result, voice, split_language, LONG))
             tokens = str(result.save_tokens(out_dir / f"bark-tokens-{take_id}.npz"))
             voice_path = str(take_voice.save(out_dir / f"bark-voice-{take_id}.npz")) if take_voice else None
         except OSError as e:  # e.g. the disk is full: the take still plays, only its downloads are missing
@@ -217,13 +335,14 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                   f"**{result.rtf:.2f}** · semantic {t['semantic']:.2f} s · coarse {t['coarse']:.2f} s · "
                   f"fine {t['fine']:.2f} s · decode {t['decode']:.2f} s · seed **{result.seed}**")
         take = {"id": take_id, "n": len(history) + 1, "settings": settings, "wav": wav, "npz": voice_path,
+                "bundle": bundle,
                 "duration": result.duration_s, "rtf": result.rtf, "voice": take_voice}
         history = (history + [take])[-MAX_HISTORY:]
         fig = token_figure(result.semantic_tokens, result.coarse_tokens, result.fine_tokens, result.audio,
                            result.semantic_starts, result.frame_starts, result.sample_starts)
         return ((result.sample_rate, result.audio), wav, voice_path, tokens, timing, settings, fig,
                 history, history_rows(history), gr.update(choices=history_choices(history), value=take_id),
-                result.seed, take)
+                result.seed, take, bundle)
 
     async def generate(text, language, preset, custom, npz_path, text_temp, waveform_temp, fine_temp, top_k, top_p,
                        min_eos_p, max_duration, seed, random_seed, model, history,
@@ -255,7 +374,26 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
 
     def pick_take(take_id, history):
         take = next((h for h in history if h["id"] == take_id), None)
-        return (take["wav"] if take else None), take
+        return (take["wav"] if take else None), take, (take["bundle"] if take else None)
+
+    def reproduce_take(path, model, progress=gr.Progress()):  # noqa: B008
+        if not path:
+            raise gr.Error("Upload a take bundle (.zip) first.")
+        try:
+            pipe = pipelines.get(model)
+            result, diffs, same = reproduce(pipe, read_bundle(path), progress=lambda *e: progress(
+                overall_progress(*e)[0], desc=overall_progress(*e)[1]))
+        except ValueError as e:
+            raise gr.Error(str(e)) from None
+        if same:
+            verdict = "✅ Re-created: the tokens are identical to the bundle's."
+        else:
+            verdict = "⚠️ Re-generated, but the tokens differ from the bundle's."
+        if diffs:
+            verdict += " Differences in set-up: " + "; ".join(diffs) + "."
+        fig = token_figure(result.semantic_tokens, result.coarse_tokens, result.fine_tokens, result.audio,
+                           result.semantic_starts, result.frame_starts, result.sample_starts)
+        return (result.sample_rate, result.audio), verdict, fig
 
     def use_take(take):
         if not take:
@@ -325,7 +463,13 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                     voice_file = gr.DownloadButton("⬇ voice (.npz)")
                     tokens_file = gr.DownloadButton("⬇ tokens (.npz)")
                 use_voice = gr.Button("Use this take as the voice")
+                bundle_file = gr.DownloadButton("⬇ reproducibility bundle (.zip)", elem_id="bark-bundle")
                 used_seed = gr.Number(label="seed used", interactive=False, precision=0)
+                with gr.Accordion("Reproduce a take from its bundle", open=False):
+                    bundle_in = gr.File(label="Take bundle (.zip)", file_types=[".zip"], type="filepath",
+                                        elem_id="bark-bundle-in")
+                    reproduce_btn = gr.Button("Re-create this take")
+                    reproduce_msg = gr.Markdown(elem_id="bark-reproduce-msg")
                 settings_json = gr.JSON(label="Settings of this take")
         with gr.Tab("Token panel"):
             gr.Markdown("What Bark produced at each stage, on one time axis: **semantic tokens** (what is said, "
@@ -339,7 +483,10 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                 pick = gr.Dropdown([], label="Take", interactive=True)
                 reuse = gr.Button("Use this take as the voice")
             picked_audio = gr.Audio(label="Take", interactive=False, autoplay=False)
+            picked_bundle = gr.DownloadButton("⬇ this take's bundle (.zip)")
             picked = gr.State(None)
+        with gr.Tab("Evaluate"):
+            grid = build_grid_tab(pipelines, out_dir)
         examples = json.loads((ROOT / "examples" / "examples.json").read_text(encoding="utf-8"))["examples"]
         gr.Examples([[e["text"], e["language"], e["voice"] or NO_VOICE] for e in examples],
                     inputs=[text, language, preset], cache_examples=False)
@@ -366,10 +513,15 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                   min_eos_p, max_duration, seed, random_seed, model, history]
         event = go.click(generate, inputs,
                          [audio, wav_file, voice_file, tokens_file, timing, settings_json, plot, history, table, pick,
-                          used_seed, last_take], api_name="generate", concurrency_limit=1, concurrency_id="bark")
+                          used_seed, last_take, bundle_file], api_name="generate", concurrency_limit=1,
+                         concurrency_id="bark")
         stop.click(None, cancels=[event])
         use_voice.click(use_take, last_take, [custom_voice, voice_info], **quick)
-        pick.change(pick_take, [pick, history], [picked_audio, picked], **quick)
+        pick.change(pick_take, [pick, history], [picked_audio, picked, picked_bundle], **quick)
+        reproduce_btn.click(reproduce_take, [bundle_in, model], [audio, reproduce_msg, plot], api_name="reproduce",
+                            concurrency_limit=1, concurrency_id="bark")
+        grid.wire([preset, custom_voice, text_temp, waveform_temp, fine_temp, top_k, top_p, min_eos_p, max_duration,
+                   seed, random_seed, model])
         reuse.click(use_take, picked, [custom_voice, voice_info], **quick)
     demo.active_generations = active
     return demo

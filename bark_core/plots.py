@@ -63,3 +63,14 @@ def token_figure(semantic: np.ndarray, coarse: np.ndarray, fine: np.ndarray, aud
     fig.update_xaxes(title_text="time (s)", row=4, col=1)
     fig.update_layout(height=720, margin=dict(l=50, r=20, t=40, b=40), showlegend=False)
     return fig
+
+
+def mini_strip(coarse: np.ndarray):
+    """A small heatmap of the coarse codes (2, T) for a grid cell: a glance at the take's structure."""
+    import plotly.graph_objects as go
+
+    t = np.arange(coarse.shape[1]) / C.COARSE_RATE_HZ
+    fig = go.Figure(go.Heatmap(x=t, y=[0, 1], z=coarse, colorscale="Viridis", showscale=False,
+                               hovertemplate="t=%{x:.2f}s<br>codebook %{y}<br>code %{z}<extra></extra>"))
+    fig.update_layout(height=90, margin=dict(l=5, r=5, t=5, b=20), yaxis=dict(visible=False))
+    return fig

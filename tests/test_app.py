@@ -144,7 +144,7 @@ def test_model_that_cannot_be_downloaded_gives_a_clear_message(client, model_dir
 
 def test_readme_client_example(client):
     """The README's gradio_client call, with named parameters, returns audio and tokens."""
-    audio, wav, voice_npz, tokens_npz, timing, settings, plot, table, take, seed = client.predict(
+    audio, wav, voice_npz, tokens_npz, timing, settings, plot, table, take, seed, bundle = client.predict(
         text="Hello! [laughs]", language="en", preset="v2/en_speaker_6", npz_path=None, text_temp=0.7,
         waveform_temp=0.7, fine_temp=0.5, top_k=0, top_p=1.0, min_eos_p=0.2, max_duration=0.5, seed=7,
         random_seed=False, api_name="/generate")

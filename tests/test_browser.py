@@ -140,3 +140,21 @@ def test_progress_names_the_stage_and_stop_cancels(browser, app_url):  # noqa: F
     assert "real-time factor" not in page.locator("#bark-timing").inner_text()
     page.locator("#bark-generate").click()  # the app keeps serving
     page.locator("#bark-timing").get_by_text("real-time factor").wait_for(timeout=180_000)
+
+
+def test_small_grid_and_bundle_download(browser, app_url, tmp_path):  # noqa: F811
+    page = open_page(browser, app_url)
+    page.get_by_role("tab", name="Evaluate").click()
+    page.locator("#grid-text textarea").fill("Hello world.")
+    page.locator("#grid-axis").get_by_text("seed", exact=True).click()
+    page.locator("#grid-run").click()
+    page.locator("#grid-status").get_by_text("Done: 3 cells").wait_for(timeout=180_000)
+    assert page.get_by_text("cell 3").first.is_visible() and not page.get_by_text("cell 4").first.is_visible()
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name="⬇ bundle").first.click()
+    download.value.save_as(tmp_path / "cell.zip")
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "cell.zip") as zf:
+        assert {"take.wav", "tokens.npz", "settings.json"} <= set(zf.namelist())
+    page.screenshot(path=str(ARTIFACTS / "bark-studio-evaluate.png"), full_page=True)
