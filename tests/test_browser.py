@@ -158,3 +158,22 @@ def test_small_grid_and_bundle_download(browser, app_url, tmp_path):  # noqa: F8
     with zipfile.ZipFile(tmp_path / "cell.zip") as zf:
         assert {"take.wav", "tokens.npz", "settings.json"} <= set(zf.namelist())
     page.screenshot(path=str(ARTIFACTS / "bark-studio-evaluate.png"), full_page=True)
+
+
+def test_stop_cancels_the_remaining_grid_cells(browser, app_url):  # noqa: F811
+    import re
+
+    page = open_page(browser, app_url)
+    page.get_by_role("tab", name="Evaluate").click()
+    page.locator("#grid-text textarea").fill("Hello world.")
+    page.locator("#grid-axis").get_by_text("seed", exact=True).click()
+    page.get_by_label("takes (seeds s, s+1, …)").fill("8")
+    page.locator("#grid-run").click()
+    page.locator("#grid-status").get_by_text("1 of 8 cells done").wait_for(timeout=120_000)
+    page.get_by_role("button", name="Stop").nth(1).click()
+    page.wait_for_timeout(10_000)  # 7 more full-length cells would take far longer than this to finish anyway
+    status = page.locator("#grid-status").inner_text()
+    done = int(re.search(r"(\d+) of 8", status)[1])
+    assert "Done" not in status and done < 8
+    page.wait_for_timeout(8_000)
+    assert page.locator("#grid-status").inner_text() == status  # nothing more arrives after Stop
