@@ -291,7 +291,7 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
         return pipe.generate_long(text, voice=voice, language=language, settings=LONG, progress=report, **kw)
 
     def generate_sync(text, language, preset, custom, npz_path, text_temp, waveform_temp, fine_temp, top_k, top_p,
-                      min_eos_p, max_duration, seed, random_seed, model, history, progress, cancel):
+                      min_eos_p, max_duration, seed, random_seed, model, history, speed, progress, cancel):
         try:
             if not random_seed and (seed is None or float(seed) != int(seed)):
                 raise ValueError(f"seed must be a whole number (or tick 'random'); got {seed!r}")
@@ -307,7 +307,7 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
             else:
                 voice = None if preset in (None, NO_VOICE) else preset
             split_language = language if language != "any" else "en"
-            pipe = pipelines.get(model)
+            pipe = pipelines.get(model, "fast" if speed == "fast" else "exact")
             result = run(pipe, text, voice, split_language, kw, progress, cancel)
         except GenerationCancelled:
             raise gr.Error("Generation stopped.") from None
@@ -329,7 +329,8 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
         except OSError as e:  # e.g. the disk is full: the take still plays, only its downloads are missing
             gr.Warning(f"The take could not be saved for download ({e.strerror or e}); it still plays here.")
         voice_label = custom["label"] if custom else (preset or NO_VOICE)
-        settings = {**result.settings, "voice": voice_label, "language": language, "seed": result.seed}
+        settings = {**result.settings, "voice": voice_label, "language": language, "seed": result.seed,
+                    "precision": pipe.precision}
         t = result.timings
         timing = (f"**{result.duration_s:.2f} s** of audio in {t['total']:.1f} s — real-time factor "
                   f"**{result.rtf:.2f}** · semantic {t['semantic']:.2f} s · coarse {t['coarse']:.2f} s · "
@@ -345,12 +346,12 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                 result.seed, take, bundle)
 
     async def generate(text, language, preset, custom, npz_path, text_temp, waveform_temp, fine_temp, top_k, top_p,
-                       min_eos_p, max_duration, seed, random_seed, model, history,
+                       min_eos_p, max_duration, seed, random_seed, model, history, speed="exact",
                        progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
         """Runs the generation in a worker thread; Stop cancels this task and the worker ends at its next step."""
         cancel = threading.Event()
         args = (text, language, preset, custom, npz_path, text_temp, waveform_temp, fine_temp, top_k, top_p,
-                min_eos_p, max_duration, seed, random_seed, model, history, progress, cancel)
+                min_eos_p, max_duration, seed, random_seed, model, history, speed, progress, cancel)
 
         def work():
             active.add(threading.get_ident())
@@ -452,6 +453,8 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                         random_seed = gr.Checkbox(True, label="random seed")
                         model = gr.Dropdown(pipelines.models, value=pipelines.models[0], label="model",
                                             visible=len(pipelines.models) > 1)
+                        speed = gr.Radio(["exact", "fast"], value="exact", label="precision",
+                                         info="exact: fp32, identical to Bark's reference; fast: int8 weights")
                 with gr.Row():
                     go = gr.Button("Generate", variant="primary", elem_id="bark-generate")
                     stop = gr.Button("Stop", variant="stop")
@@ -510,7 +513,7 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                     trigger_mode="always_last", **quick)
         clear_voice.click(lambda: (None, voice_status(None)), None, [custom_voice, voice_info], **quick)
         inputs = [text, language, preset, custom_voice, npz, text_temp, waveform_temp, fine_temp, top_k, top_p,
-                  min_eos_p, max_duration, seed, random_seed, model, history]
+                  min_eos_p, max_duration, seed, random_seed, model, history, speed]
         event = go.click(generate, inputs,
                          [audio, wav_file, voice_file, tokens_file, timing, settings_json, plot, history, table, pick,
                           used_seed, last_take, bundle_file], api_name="generate", concurrency_limit=1,

@@ -55,7 +55,8 @@ def generate_fine(
         window = buf[start : start + C.FINE_WINDOW][None]  # a view: writes land in buf
         rel = fill - start
         for cb in range(n_coarse, C.N_FINE_CODEBOOKS):
-            logits = model(cb, window)[0, rel:, : C.CODEBOOK_SIZE]
+            # Only the positions being filled and the 1024 real codes (not the pad entries) are ever sampled.
+            logits = model(cb, window, rows=slice(rel, None), vocab=slice(0, C.CODEBOOK_SIZE))[0]
             tokens, _ = sample(logits, sampling, generator)
             window[0, rel:, cb] = tokens
         report(progress, "fine", w + 1, len(windows))

@@ -26,6 +26,16 @@ from .text import encode_text
 from .voices import Voice
 
 MAX_SEED = 2**63 - 1
+PRECISIONS = ("exact", "fast")
+
+
+def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy with dynamically quantized int8 Linear layers (weights int8, activations quantized per call)."""
+    import warnings
+
+    with warnings.catch_warnings():  # torch.ao's eager quantization is deprecated in favour of torchao
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8).eval()
 VoiceLike = Voice | str | Path | None
 GeneratorLike = torch.Generator | int | None
 
@@ -55,7 +65,7 @@ class BarkPipeline:
 
     def __init__(self, models: dict[str, torch.nn.Module], tokenizer, codec: torch.nn.Module, *,
                  device: str | torch.device = "auto", offload: bool = False, presets: PresetStore | None = None,
-                 name: str = "bark"):
+                 name: str = "bark", precision: str = "exact"):
         self.device = resolve_device(device)
         self.offload = bool(offload)
         self.name = name
@@ -69,6 +79,13 @@ class BarkPipeline:
         self._offload_lock = threading.Lock()  # with offload, one stage at a time owns the accelerator
         self._fingerprint: dict[str, str] | None = None  # of the (immutable) weights, computed once on demand
         self._fingerprint_lock = threading.Lock()
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
+        self.fast = precision == "fast" and self.device.type == "cpu"
+        if self.fast:  # int8 weights: decoding is memory-bound and int8 GEMMs beat fp32 on CPUs without AMX
+            self.weights_fingerprint()  # of the original weights, so bundles name the checkpoint, not the copy
+            self.text_model, self.coarse_model, self.fine_model = (
+                quantize_int8(m) for m in (self.text_model, self.coarse_model, self.fine_model))
         for m in self._all_models():
             m.eval().requires_grad_(False).to("cpu" if self.offload else self.device)
 
@@ -77,19 +94,20 @@ class BarkPipeline:
                         codec: str | Path | None = None, voices: str | Path | None = None,
                         device: str = "auto", offload: bool = False, cache_dir: str | None = None,
                         local_files_only: bool = False, revision: str | None = None,
-                        token: str | bool | None = None) -> BarkPipeline:
+                        token: str | bool | None = None, precision: str = "exact") -> BarkPipeline:
         """Load "bark", "bark-small", a Hub repo id or a local folder (suno `.pt` files or transformers layout).
 
         tokenizer / codec: Hub ids or local folders; by default the model folder's `tokenizer/` and `codec/`
         subfolders when present, else bert-base-multilingual-cased and facebook/encodec_24khz from the Hub.
         voices: where presets come from: a folder of Bark `.npz` files or a repo with speaker_embeddings/.
+        precision: "exact" (fp32, token-identical to the reference) or "fast" (int8 dynamic weights on CPU).
         """
         hub = HubOptions(cache_dir, local_files_only, revision, token)
         source = resolve_model(str(model), tokenizer and str(tokenizer), codec and str(codec), hub)
         models, embedded_codec = load_models(source)
         codec_model = embedded_codec if embedded_codec is not None else load_codec(source.codec, hub)
         return cls(models, load_tokenizer(source.tokenizer, hub), codec_model, device=device, offload=offload,
-                   presets=PresetStore(voices or _default_voices(source), hub), name=str(model))
+                   presets=PresetStore(voices or _default_voices(source), hub), name=str(model), precision=precision)
 
     # helpers ------------------------------------------------------------------------------------------------
 
@@ -115,10 +133,18 @@ class BarkPipeline:
                     if self.device.type == "cuda":
                         torch.cuda.empty_cache()
 
+    def with_precision(self, precision: str) -> BarkPipeline:
+        """A pipeline on the same weights at another precision (sharing tokenizer, codec and presets)."""
+        models = dict(text=self.text_model, coarse=self.coarse_model, fine=self.fine_model)
+        twin = BarkPipeline(models, self.tokenizer, self.codec, device=self.device, offload=self.offload,
+                            presets=self.presets, name=self.name, precision=precision)
+        return twin
+
     @property
     def precision(self) -> str:
-        """"fp32" (token-exact with the reference on CPU) or "bf16-autocast" (CUDA GPUs with bf16)."""
-        return "fp32" if self.autocast_dtype is None else "bf16-autocast"
+        """"fp32" (token-exact with the reference on CPU), "int8-dynamic" (fast mode on CPU) or "bf16-autocast"
+        (CUDA GPUs with bf16; fast mode there is the same)."""
+        return "int8-dynamic" if self.fast else "fp32" if self.autocast_dtype is None else "bf16-autocast"
 
     def weights_fingerprint(self) -> dict[str, str]:
         """sha256 (first 16 hex digits) of each model's weights, whatever file format they came from."""

@@ -20,18 +20,24 @@ class Pipelines:
         self.models, self.device, self.offload, self.voices = models, device, offload, voices
         self.hubert, self.quantizer = hubert, quantizer
         self._loaded: dict[str, BarkPipeline] = {}
+        self._variants: dict[tuple[str, str], BarkPipeline] = {}
         self._cloners: dict[str, VoiceCloner] = {}
         self._tokenizers: dict[str, object] = {}
         self._lock = threading.Lock()
 
-    def get(self, name: str) -> BarkPipeline:
+    def get(self, name: str, precision: str = "exact") -> BarkPipeline:
+        """The shared pipeline for `name`; "fast" is an int8 sibling sharing its tokenizer, codec and voices."""
         if name not in self.models:
             raise ValueError(f"model must be one of {self.models}; got {name!r}")
         with self._lock:
             if name not in self._loaded:
                 self._loaded[name] = BarkPipeline.from_pretrained(name, device=self.device, offload=self.offload,
                                                                   voices=self.voices)
-            return self._loaded[name]
+            if precision == "exact":
+                return self._loaded[name]
+            if (name, precision) not in self._variants:
+                self._variants[(name, precision)] = self._loaded[name].with_precision(precision)
+            return self._variants[(name, precision)]
 
     def cloner(self, name: str) -> VoiceCloner:
         """The voice-maker for a model (HuBERT + quantizer load on first use; a model folder may hold `hubert/`

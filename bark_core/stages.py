@@ -49,18 +49,18 @@ def generate_semantic(
     progress: Progress | None = None,
 ) -> np.ndarray:
     """text_ids (n <= 256,) offset BERT ids; history (T_h,) semantic prompt or None -> semantic tokens (T_s,)."""
-    device = model.lm_head.weight.device
+    device = model.transformer.wpe.weight.device
     idx = torch.from_numpy(semantic_input(text_ids, history))[None].to(device)
     embeds = model.merged_context_embeddings(idx)
     cache = KVCache(model.config, 1, embeds.shape[1] + C.SEMANTIC_MAX_STEPS - 1, device)
-    logits = model(embeds=embeds, cache=cache)
+    # Tokens + the EOS logit, which sits at the pad token's index: the reference samples over these 10_001 entries.
+    vocab = slice(0, C.SEMANTIC_PAD_TOKEN + 1)
+    logits = model(embeds=embeds, cache=cache, vocab=vocab)
     pos = embeds.shape[1]
     out: list[int] = []
     duration = 0.0
     for n in range(C.SEMANTIC_MAX_STEPS):
-        # The EOS logit sits at the pad token's index; the reference samples over tokens + EOS (10_001 entries).
-        relevant = torch.cat([logits[0, : C.SEMANTIC_VOCAB_SIZE], logits[0, C.SEMANTIC_PAD_TOKEN :][:1]])
-        token, probs = sample(relevant, settings.sampling, generator)
+        token, probs = sample(logits[0], settings.sampling, generator)
         tok = int(token)
         if tok == C.SEMANTIC_VOCAB_SIZE or (settings.min_eos_p is not None and probs[-1] >= settings.min_eos_p):
             break
@@ -71,7 +71,7 @@ def generate_semantic(
         if n == C.SEMANTIC_MAX_STEPS - 1:
             break
         report(progress, "semantic", n + 1, C.SEMANTIC_MAX_STEPS)
-        logits = model(token.view(1, 1), cache=cache, start=pos)
+        logits = model(token.view(1, 1), cache=cache, start=pos, vocab=vocab)
         pos += 1
     report(progress, "semantic", C.SEMANTIC_MAX_STEPS, C.SEMANTIC_MAX_STEPS)
     return np.asarray(out, dtype=np.int64)
@@ -133,7 +133,7 @@ def generate_coarse(
     """semantic (T_s,) tokens; history (semantic_prompt, coarse_prompt (2, T)) or None -> coarse codes (2, T_c)."""
     if semantic.ndim != 1 or len(semantic) == 0:
         raise ValueError("semantic tokens must be a non-empty 1-D array")
-    device = model.lm_head.weight.device
+    device = model.transformer.wpe.weight.device
     if history is not None:
         sem_hist, coarse_hist = coarse_histories(history[0], history[1], settings.max_coarse_history)
     else:
@@ -150,18 +150,21 @@ def generate_coarse(
     for w in range(n_windows):
         semantic_idx = len(sem_hist) + int(round(n_step / C.SEMANTIC_TO_COARSE_RATIO))
         x_in = coarse_window_input(x_semantic, x_coarse[:filled], semantic_idx, settings)
-        logits = model(torch.from_numpy(x_in)[None].to(device), cache=cache)
+        # Even steps sample codebook 0, odd steps codebook 1: each from its own 1024-wide logit slice.
+        offset = C.SEMANTIC_VOCAB_SIZE + (n_step % C.N_COARSE_CODEBOOKS) * C.CODEBOOK_SIZE
+        logits = model(torch.from_numpy(x_in)[None].to(device), cache=cache,
+                       vocab=slice(offset, offset + C.CODEBOOK_SIZE))
         pos = len(x_in)
         for i in range(min(window, n_steps - n_step)):
-            # Even steps sample codebook 0, odd steps codebook 1: each from its own 1024-wide logit slice.
-            offset = C.SEMANTIC_VOCAB_SIZE + (n_step % C.N_COARSE_CODEBOOKS) * C.CODEBOOK_SIZE
-            token, _ = sample(logits[0, offset : offset + C.CODEBOOK_SIZE], settings.sampling, generator)
+            token, _ = sample(logits[0], settings.sampling, generator)
             token = token + offset
             x_coarse[filled] = int(token)
             filled += 1
             n_step += 1
             if i + 1 < window and n_step < n_steps:
-                logits = model(token.view(1, 1), cache=cache, start=pos)
+                offset = C.SEMANTIC_VOCAB_SIZE + (n_step % C.N_COARSE_CODEBOOKS) * C.CODEBOOK_SIZE
+                logits = model(token.view(1, 1), cache=cache, start=pos,
+                                 vocab=slice(offset, offset + C.CODEBOOK_SIZE))
                 pos += 1
         report(progress, "coarse", w + 1, n_windows)
     return unflatten_coarse(x_coarse[len(coarse_hist) :])

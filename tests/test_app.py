@@ -250,3 +250,10 @@ def test_overall_progress_mapping():
     assert app.overall_progress("decode", 1, 1)[0] == 1.0
     frac, label = app.overall_progress("chunk 2/4 coarse", 5, 10)
     assert abs(frac - (1 + 0.25 + 0.55 * 0.5) / 4) < 1e-9 and label == "chunk 2/4 coarse 5/10"
+
+
+def test_fast_precision_setting(client, model_dir):
+    args = {**DEFAULTS, "max_duration": 0.3, "model": str(model_dir), "speed": "fast"}
+    out = client.predict(*args.values(), api_name="/generate")
+    assert out[5]["precision"] == "int8-dynamic"
+    assert call(client, max_duration=0.3)[5]["precision"] == "fp32"

@@ -94,3 +94,39 @@ def test_greedy_fine_is_deterministic(pipe):
     a = pipe.coarse_to_fine(coarse, temp=None, generator=1)
     b = pipe.coarse_to_fine(coarse, temp=None, generator=2)
     np.testing.assert_array_equal(a, b)
+
+
+@pytest.fixture(scope="module")
+def fast_pipe(model_dir, pipe):
+    from bark_core import BarkPipeline
+
+    return BarkPipeline.from_pretrained(str(model_dir), device="cpu", precision="fast", voices=pipe.presets.source)
+
+
+def test_fast_mode_int8(fast_pipe, pipe):
+    assert fast_pipe.precision == "int8-dynamic" and pipe.precision == "fp32"
+    assert fast_pipe.weights_fingerprint() == pipe.weights_fingerprint()  # names the same checkpoint
+    assert "Quantized" in type(fast_pipe.coarse_model.lm_head).__name__ or "quantized" in str(
+        type(fast_pipe.coarse_model.lm_head)).lower()
+    a = fast_pipe.generate("Hello world", voice="announcer", seed=4, max_duration_s=1.0)
+    b = fast_pipe.generate("Hello world", voice="announcer", seed=4, max_duration_s=1.0)
+    np.testing.assert_array_equal(a.fine_tokens, b.fine_tokens)
+    assert a.fine_tokens.shape[0] == 8 and 0 <= a.fine_tokens.min() and a.fine_tokens.max() < 1024
+    with pytest.raises(ValueError, match="precision must be one of"):
+        type(pipe)(dict(text=pipe.text_model, coarse=pipe.coarse_model, fine=pipe.fine_model), pipe.tokenizer,
+                   pipe.codec, device="cpu", precision="turbo")
+
+
+def test_fast_mode_fidelity_proxy(fast_pipe, pipe):
+    from bark_core.fidelity import stage_fidelity
+    from bark_core.text import encode_text
+
+    out = pipe.generate("Hello world", seed=2, max_duration_s=2.0)
+    f = stage_fidelity(pipe, fast_pipe, encode_text(pipe.tokenizer, "Hello world"), out.semantic_tokens,
+                       out.coarse_tokens, out.fine_tokens)
+    for stage in ("semantic", "coarse", "fine"):
+        assert 0 <= f[stage]["kl"] < 0.5 and f[stage]["top1"] > 0.5, (stage, f[stage])
+    same = pipe.generate("Hello world", seed=2, max_duration_s=2.0)
+    exact_vs_exact = stage_fidelity(pipe, pipe, encode_text(pipe.tokenizer, "Hello world"), same.semantic_tokens,
+                                    same.coarse_tokens, same.fine_tokens)
+    assert all(v["kl"] < 1e-9 and v["top1"] == 1.0 for v in exact_vs_exact.values())

@@ -1,0 +1,50 @@
+"""How far fast mode (int8) is from exact mode (fp32) on the same weights: a proxy, not a listening test.
+
+Under teacher forcing (both models see the same token sequence), per stage: the mean KL divergence
+KL(exact || fast) of the next-token distributions over the entries the stage samples, and how often both agree
+on the most likely token.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from . import constants as C
+from .config import CoarseSettings
+from .stages import coarse_window_input, semantic_input
+
+
+def _compare(p_logits: torch.Tensor, q_logits: torch.Tensor) -> tuple[float, float]:
+    p, q = torch.log_softmax(p_logits.float(), -1), torch.log_softmax(q_logits.float(), -1)
+    kl = (p.exp() * (p - q)).sum(-1).mean().item()
+    top1 = (p.argmax(-1) == q.argmax(-1)).float().mean().item()
+    return kl, top1
+
+
+@torch.inference_mode()
+def stage_fidelity(exact, fast, text_ids: np.ndarray, semantic: np.ndarray, coarse: np.ndarray,
+                   fine: np.ndarray) -> dict[str, dict[str, float]]:
+    """exact / fast: BarkPipelines on the same weights; the tokens: one exact-mode generation (no voice).
+
+    Returns {"semantic"|"coarse"|"fine": {"kl": nats, "top1": agreement in 0..1}}.
+    """
+    out = {}
+    idx = torch.from_numpy(np.hstack([semantic_input(text_ids, None), semantic]))[None]
+    vocab = slice(0, C.SEMANTIC_PAD_TOKEN + 1)
+    logits = [m(embeds=m.merged_context_embeddings(idx), all_logits=True, vocab=vocab)[0, 256:]
+              for m in (exact.text_model, fast.text_model)]
+    out["semantic"] = dict(zip(("kl", "top1"), _compare(*logits), strict=True))
+    from .stages import flatten_coarse
+
+    window = coarse_window_input(semantic, np.zeros(0, np.int64), 0, CoarseSettings())
+    seq = np.hstack([window, flatten_coarse(coarse)[: C.CONTEXT_WINDOW - len(window)]])
+    cb0 = slice(C.SEMANTIC_VOCAB_SIZE, C.SEMANTIC_VOCAB_SIZE + C.CODEBOOK_SIZE)
+    logits = [m(torch.from_numpy(seq)[None], all_logits=True, vocab=cb0)[0, len(window) - 1 :: 2]
+              for m in (exact.coarse_model, fast.coarse_model)]
+    out["coarse"] = dict(zip(("kl", "top1"), _compare(*logits), strict=True))
+    codes = torch.from_numpy(np.ascontiguousarray(fine[:, : C.FINE_WINDOW].T))[None]
+    logits = [torch.cat([m(cb, codes, vocab=slice(0, C.CODEBOOK_SIZE))[0] for cb in range(2, 8)])
+              for m in (exact.fine_model, fast.fine_model)]
+    out["fine"] = dict(zip(("kl", "top1"), _compare(*logits), strict=True))
+    return out

@@ -1,0 +1,176 @@
+"""Speed of bark_core against suno's reference on the same random weights of the real sizes.
+
+    python -m benchmarks.speed                 # bark-small, 5 s utterance, median of 3 runs, 2 threads
+                                               # (reference, bark_core exact, bark_core fast = int8)
+    python -m benchmarks.speed --size bark --seconds 5 12 --runs 3
+
+Each implementation runs in its own process (clean peak RSS) on the same checkpoint files; stage inputs are the
+same sizes (the semantic stage is capped at the utterance length, the next stages take its tokens). Prints per stage
+seconds, tokens/s and share of time, end-to-end RTF, peak RSS, and bark_core / reference ratios from this run.
+Not a test: timings are noisy, so read the medians and the ratios measured side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+STAGES = ("semantic", "coarse", "fine", "decode")
+TEXT = "Hello! This is a benchmark of Bark, the text to audio model, reading one sentence."
+
+
+def write_weights(folder: Path, size: str) -> Path:
+    from bark_core.random_weights import random_models, write_codec, write_suno_files, write_tokenizer
+
+    if not (folder / "fine.pt").exists():
+        write_suno_files(folder, random_models(size, seed=0))
+        write_tokenizer(folder / "tokenizer")
+        write_codec(folder / "codec", tiny=False)
+    return folder
+
+
+def run_bark_core(folder: Path, seconds: float, seed: int, precision: str = "exact") -> dict:
+    import torch
+
+    from bark_core import BarkPipeline
+
+    pipe = BarkPipeline.from_pretrained(str(folder), device="cpu", precision=precision)
+    t = {}
+    g = torch.Generator().manual_seed(seed)
+    t0 = time.perf_counter()
+    sem = pipe.text_to_semantic(TEXT, generator=g, min_eos_p=None, max_duration_s=seconds)
+    t["semantic"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    coarse = pipe.semantic_to_coarse(sem, generator=g)
+    t["coarse"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fine = pipe.coarse_to_fine(coarse, generator=g)
+    t["fine"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    audio = pipe.decode(fine)
+    t["decode"] = time.perf_counter() - t0
+    return dict(times=t, n_semantic=len(sem), n_frames=int(coarse.shape[1]), audio_s=len(audio) / 24_000,
+                tokens=digest(sem, coarse, fine))
+
+
+def digest(*arrays) -> str:
+    import hashlib
+
+    import numpy as np
+
+    return hashlib.sha256(b"".join(np.ascontiguousarray(a, dtype=np.int64).tobytes() for a in arrays)).hexdigest()
+
+
+def run_reference(folder: Path, seconds: float, seed: int) -> dict:
+    import types
+
+    import torch
+
+    sys.modules.setdefault("encodec", types.SimpleNamespace(EncodecModel=None))
+    import bark.generation as gen
+
+    from bark_core.checkpoints import SAFE_GLOBALS
+    from bark_core.hub import HubOptions
+    from bark_core.loading import load_codec, load_tokenizer
+
+    tok = load_tokenizer(folder / "tokenizer", HubOptions())
+    gen.BertTokenizer = types.SimpleNamespace(from_pretrained=lambda _n: tok)
+    with torch.serialization.safe_globals(SAFE_GLOBALS):
+        for kind in ("text", "coarse", "fine"):
+            gen.models[kind] = gen._load_model(str(folder / f"{kind}.pt"), "cpu", model_type=kind)
+    gen.models["codec"] = load_codec(folder / "codec", HubOptions())
+    torch.manual_seed(seed)
+    t = {}
+    t0 = time.perf_counter()
+    sem = gen.generate_text_semantic(TEXT, silent=True, use_kv_caching=True, min_eos_p=None,
+                                     max_gen_duration_s=seconds)
+    t["semantic"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    coarse = gen.generate_coarse(sem, silent=True, use_kv_caching=True)
+    t["coarse"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fine = gen.generate_fine(coarse, temp=0.5, silent=True)
+    t["fine"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        audio = gen.codec_decode(fine)
+    t["decode"] = time.perf_counter() - t0
+    return dict(times=t, n_semantic=len(sem), n_frames=int(coarse.shape[1]), audio_s=len(audio) / 24_000,
+                tokens=digest(sem, coarse, fine))
+
+
+IMPLS = {"bark_core": run_bark_core, "reference": run_reference,
+         "bark_core_fast": lambda folder, seconds, seed: run_bark_core(folder, seconds, seed, "fast")}
+
+
+def child(impl: str, folder: Path, seconds: float, runs: int, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    results = [IMPLS[impl](folder, seconds, seed=r) for r in range(runs)]
+    print(json.dumps(dict(results=results, peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))
+
+
+def summarize(name: str, out: dict) -> dict:
+    rs = out["results"]
+    med = {s: statistics.median(r["times"][s] for r in rs) for s in STAGES}
+    total = sum(med.values())
+    audio_s = statistics.median(r["audio_s"] for r in rs)
+    return dict(name=name, stages=med, total=total, rtf=total / audio_s, audio_s=audio_s,
+                n_semantic=rs[0]["n_semantic"], n_frames=rs[0]["n_frames"], rss=out["peak_rss_mb"],
+                tokens=[r["tokens"] for r in rs])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="bark_core vs suno's reference, same weights, same sizes")
+    parser.add_argument("--size", default="bark-small", choices=["bark-small", "bark"])
+    parser.add_argument("--seconds", type=float, nargs="+", default=[5.0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--impl", nargs="+", default=["reference", "bark_core", "bark_core_fast"],
+                        choices=list(IMPLS))
+    parser.add_argument("--weights", default=None, help="folder to keep the random weights in (reused)")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    folder = Path(args.weights or tempfile.mkdtemp(prefix=f"bark-bench-{args.size}-"))
+    if args.child:
+        child(args.child[0], folder, float(args.child[1]), args.runs, args.threads)
+        return
+    write_weights(folder, args.size)
+    for seconds in args.seconds:
+        rows = []
+        for impl in args.impl:
+            cmd = [sys.executable, "-m", "benchmarks.speed", "--weights", str(folder), "--runs", str(args.runs),
+                   "--threads", str(args.threads), "--size", args.size, "--child", impl, str(seconds)]
+            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
+            rows.append(summarize(impl, json.loads(proc.stdout.strip().splitlines()[-1])))
+        print(f"\n{args.size}, {seconds:g} s utterance, median of {args.runs} runs, {args.threads} threads")
+        print("| impl | " + " | ".join(f"{s} s (tok/s, share)" for s in STAGES) + " | total s | RTF | peak RSS |")
+        print("|---|" + "---|" * (len(STAGES) + 3))
+        for r in rows:
+            counts = {"semantic": r["n_semantic"], "coarse": 2 * r["n_frames"], "fine": 6 * r["n_frames"],
+                      "decode": r["n_frames"]}
+            cells = [f"{r['stages'][s]:.2f} ({counts[s] / r['stages'][s]:.0f}/s, {r['stages'][s] / r['total']:.0%})"
+                     for s in STAGES]
+            print(f"| {r['name']} | " + " | ".join(cells) + f" | {r['total']:.1f} | {r['rtf']:.2f} | "
+                  f"{r['rss']:.0f} MiB |")
+        ref = next((r for r in rows if r["name"] == "reference"), None)
+        for r in rows:
+            if ref and r is not ref:
+                ratios = ", ".join(f"{s} {ref['stages'][s] / r['stages'][s]:.2f}x" for s in STAGES)
+                same = "identical" if r["tokens"] == ref["tokens"] else "different"
+                print(f"{r['name']} speed-up over the reference (same run): end to end "
+                      f"{ref['total'] / r['total']:.2f}x; {ratios}; tokens {same} to the reference's")
+
+
+if __name__ == "__main__":
+    main()
