@@ -186,10 +186,6 @@ class GridTab:
         self.csv.click(self.ratings, [self.cells_state, *marks], self.csv, api_name="ratings")
 
 
-def build_grid_tab(pipelines: Pipelines, out_dir: Path) -> GridTab:
-    return GridTab(pipelines, out_dir)
-
-
 def build_demo(pipelines: Pipelines) -> gr.Blocks:
     out_dir = Path(tempfile.mkdtemp(prefix="bark-studio-"))
     active: set[int] = set()  # worker threads generating right now (tests check that Stop ends them)
@@ -489,7 +485,7 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
             picked_bundle = gr.DownloadButton("⬇ this take's bundle (.zip)")
             picked = gr.State(None)
         with gr.Tab("Evaluate"):
-            grid = build_grid_tab(pipelines, out_dir)
+            grid = GridTab(pipelines, out_dir)
         examples = json.loads((ROOT / "examples" / "examples.json").read_text(encoding="utf-8"))["examples"]
         gr.Examples([[e["text"], e["language"], e["voice"] or NO_VOICE] for e in examples],
                     inputs=[text, language, preset], cache_examples=False)

@@ -12,7 +12,7 @@ import torch
 
 from . import constants as C
 from .config import CoarseSettings
-from .stages import coarse_window_input, semantic_input
+from .stages import coarse_window_input, flatten_coarse, semantic_input
 
 
 def _compare(p_logits: torch.Tensor, q_logits: torch.Tensor) -> tuple[float, float]:
@@ -35,8 +35,6 @@ def stage_fidelity(exact, fast, text_ids: np.ndarray, semantic: np.ndarray, coar
     logits = [m(embeds=m.merged_context_embeddings(idx), all_logits=True, vocab=vocab)[0, 256:]
               for m in (exact.text_model, fast.text_model)]
     out["semantic"] = dict(zip(("kl", "top1"), _compare(*logits), strict=True))
-    from .stages import flatten_coarse
-
     window = coarse_window_input(semantic, np.zeros(0, np.int64), 0, CoarseSettings())
     seq = np.hstack([window, flatten_coarse(coarse)[: C.CONTEXT_WINDOW - len(window)]])
     cb0 = slice(C.SEMANTIC_VOCAB_SIZE, C.SEMANTIC_VOCAB_SIZE + C.CODEBOOK_SIZE)
