@@ -9,6 +9,7 @@ import secrets
 import tempfile
 import threading
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
@@ -186,9 +187,45 @@ class GridTab:
         self.csv.click(self.ratings, [self.cells_state, *marks], self.csv, api_name="ratings")
 
 
+class StopSignals:
+    """The cancel flags of the generations each browser session is running.
+
+    Stop cancels the event in the page and also sets these flags on the server: a Stop pressed in the instant
+    before the page has learned the running event's id would otherwise be lost, and the take would finish.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flags: dict[str, set[threading.Event]] = {}
+
+    @contextmanager
+    def register(self, session: str | None, flag: threading.Event):
+        key = session or ""
+        with self._lock:
+            self._flags.setdefault(key, set()).add(flag)
+        try:
+            yield flag
+        finally:
+            with self._lock:
+                self._flags.get(key, set()).discard(flag)
+                if not self._flags.get(key):
+                    self._flags.pop(key, None)
+
+    def stop(self, session: str | None) -> int:
+        """Sets every flag of this session; returns how many generations were told to stop."""
+        if not session:  # an anonymous caller must not stop other people's work
+            return 0
+        with self._lock:
+            flags = list(self._flags.get(session, ()))
+        for flag in flags:
+            flag.set()
+        return len(flags)
+
+
 def build_demo(pipelines: Pipelines) -> gr.Blocks:
     out_dir = Path(tempfile.mkdtemp(prefix="bark-studio-"))
     active: set[int] = set()  # worker threads generating right now (tests check that Stop ends them)
+    stops = StopSignals()
 
     def count(text: str, model: str, language: str):
         """Live token count and the split preview (exact with the model's tokenizer, else estimated)."""
@@ -343,7 +380,7 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
 
     async def generate(text, language, preset, custom, npz_path, text_temp, waveform_temp, fine_temp, top_k, top_p,
                        min_eos_p, max_duration, seed, random_seed, model, history, speed="exact",
-                       progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+                       progress=gr.Progress(), request: gr.Request = None):  # noqa: B008 - Gradio's idiom
         """Runs the generation in a worker thread; Stop cancels this task and the worker ends at its next step."""
         cancel = threading.Event()
         args = (text, language, preset, custom, npz_path, text_temp, waveform_temp, fine_temp, top_k, top_p,
@@ -357,10 +394,15 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                 active.discard(threading.get_ident())
 
         try:
-            return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+            with stops.register(getattr(request, "session_hash", None), cancel):
+                return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
         except anyio.get_cancelled_exc_class():
             cancel.set()
             raise
+
+    def stop_mine(request: gr.Request) -> None:
+        """Stop, on the server: ends this browser session's generations at their next step."""
+        stops.stop(request.session_hash)
 
     def history_rows(history) -> list[list]:
         return [[h["n"], h["settings"]["text"][:60], h["settings"]["voice"], h["settings"]["language"],
@@ -515,6 +557,7 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                           used_seed, last_take, bundle_file], api_name="generate", concurrency_limit=1,
                          concurrency_id="bark")
         stop.click(None, cancels=[event])
+        stop.click(stop_mine, None, None, **quick)
         use_voice.click(use_take, last_take, [custom_voice, voice_info], **quick)
         pick.change(pick_take, [pick, history], [picked_audio, picked, picked_bundle], **quick)
         reproduce_btn.click(reproduce_take, [bundle_in, model], [audio, reproduce_msg, plot], api_name="reproduce",

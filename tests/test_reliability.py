@@ -297,6 +297,39 @@ def test_stop_ends_the_worker_and_the_next_request_works(client, server):
     still_serving(client)
 
 
+def test_server_side_stop_ends_only_that_sessions_work(client, server):
+    """Stop also flags the session's generations on the server, so it works even if the page's cancel misses."""
+    import threading
+
+    from app import StopSignals
+
+    signals, mine, theirs = StopSignals(), threading.Event(), threading.Event()
+    with signals.register("me", mine), signals.register("you", theirs):
+        assert signals.stop(None) == 0 and not mine.is_set()  # no session: stops nothing
+        assert signals.stop("me") == 1 and mine.is_set() and not theirs.is_set()
+    assert signals.stop("me") == 0  # finished generations are forgotten
+
+    demo = server["demo"]
+    job = client.submit(*{**DEFAULTS, "text": "Hello world. " * 30, "max_duration": 0}.values(), api_name="/generate")
+    deadline = time.time() + 60
+    while not demo.active_generations and time.time() < deadline:
+        time.sleep(0.05)
+    assert demo.active_generations, "the generation never started"
+    stop_index = next(i for i, d in enumerate(demo.config["dependencies"])
+                      if d.get("backend_fn") and d["targets"] and demo.blocks[d["targets"][0][0]].value == "Stop"
+                      and not d.get("cancels") and d["targets"][0][1] == "click")
+    httpx.post(server["url"] + "gradio_api/queue/join", json={  # what the Stop button's server half receives
+        "data": [], "fn_index": stop_index, "session_hash": client.session_hash, "event_data": None,
+        "trigger_id": None})
+    t = time.time()
+    while demo.active_generations and time.time() - t < 10:
+        time.sleep(0.05)
+    assert not demo.active_generations, "the worker kept generating after Stop"
+    with pytest.raises(Exception, match="Generation stopped"):
+        job.result()
+    still_serving(client)
+
+
 # security --------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", ["/etc/passwd", str(ROOT / "app.py"), str(ROOT / "bark_core" / "pipeline.py")])
