@@ -52,6 +52,8 @@ def take_settings(pipe, result: BarkResult, voice: Voice | str | None, language:
         "sampling": {k: s.get(k) for k in SAMPLING_KEYS}, "long_form": dataclasses.asdict(long_form),
         "model": {"name": pipe.name, "weights": pipe.weights_fingerprint()}, "device": pipe.device.type,
         "precision": pipe.precision, "versions": versions(), "chunks": list(result.chunks),
+        # A take decoded in a batch (generate_takes): in fast mode its numbers depend on the batch.
+        "batch": {"takes": s["takes"], "take": s["take"]} if s.get("takes", 1) > 1 else None,
     }
 
 
@@ -156,8 +158,14 @@ def reproduce(pipe, bundle: Bundle, progress=None) -> tuple[BarkResult, list[str
         sampling = {k: s["sampling"].get(k) for k in SAMPLING_KEYS}
     except TypeError as e:
         raise ValueError(f"settings.json: long_form settings are not valid ({e})") from None
-    result = pipe.generate_long(s["text"], voice=voice, language=s.get("language", "en"), settings=long_form,
-                                seed=s["seed"], progress=progress, **sampling)
+    batch = s.get("batch") or {}
+    if batch.get("takes", 1) > 1:  # re-run the whole batch: in fast mode a take depends on its batch
+        take = int(batch["take"])
+        result = pipe.generate_takes(s["text"], n_takes=int(batch["takes"]), voice=voice, seed=s["seed"] - take,
+                                     progress=progress, **sampling)[take]
+    else:
+        result = pipe.generate_long(s["text"], voice=voice, language=s.get("language", "en"), settings=long_form,
+                                    seed=s["seed"], progress=progress, **sampling)
     same = all(np.array_equal(getattr(result, k), bundle.tokens[k])
                for k in ("semantic_tokens", "coarse_tokens", "fine_tokens"))
     return result, differences(pipe, s), same

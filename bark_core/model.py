@@ -39,6 +39,31 @@ class KVCache:
         self.v[layer, :B, :, start:end] = v
         return self.k[layer, :B, :, :end], self.v[layer, :B, :, :end]
 
+    def share_first_row(self, end: int) -> None:
+        """Copy row 0's positions 0..end-1 to every row (takes that share one prefill)."""
+        if self.k is not None:
+            self.k[:, 1:, :, :end] = self.k[:, :1, :, :end]
+            self.v[:, 1:, :, :end] = self.v[:, :1, :, :end]
+
+    def keep(self, rows: list[int]) -> None:
+        """Keep only these batch rows, in this order (takes that have finished drop out)."""
+        if self.k is not None:
+            index = torch.tensor(rows, device=self.k.device)
+            self.k, self.v = self.k.index_select(1, index), self.v.index_select(1, index)
+        self.shape = (self.shape[0], len(rows), *self.shape[2:])
+
+
+def linear(module: nn.Module, x: torch.Tensor, rowwise: bool) -> torch.Tensor:
+    """module(x) for x (B, ..., C_in); with `rowwise`, one batch row at a time.
+
+    Why: a GEMM over B rows sums each dot product in a different order than the single-row product (GEMV) a lone
+    generation runs, so rows computed together would differ from it in the last bits and could, rarely, sample
+    another token. Row by row, batched takes are bitwise equal to single generations (exact mode).
+    """
+    if rowwise and x.shape[0] > 1:
+        return torch.cat([module(x[r : r + 1]) for r in range(x.shape[0])])
+    return module(x)
+
 
 class SelfAttention(nn.Module):
     def __init__(self, config: GPTConfig, causal: bool):
@@ -47,9 +72,10 @@ class SelfAttention(nn.Module):
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int, start: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int, start: int,
+                rowwise: bool = False) -> torch.Tensor:
         B, T, Cw = x.shape
-        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        q, k, v = linear(self.c_attn, x, rowwise).split(self.n_embd, dim=2)
         q, k, v = (t.view(B, T, self.n_head, Cw // self.n_head).transpose(1, 2) for t in (q, k, v))
         if cache is not None:
             cached_k, cached_v = cache.write(layer, start, k, v)
@@ -59,8 +85,13 @@ class SelfAttention(nn.Module):
                 # The new query attends to every cached position, itself included: no mask needed. (The prefill
                 # attends over the fresh k, v, exactly as the reference does.)
                 k, v = cached_k, cached_v
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal and start == 0 and T > 1)
-        return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, Cw))
+        causal = self.causal and start == 0 and T > 1
+        if rowwise and B > 1:  # the attention kernel may split its work by batch size too (see `linear`)
+            y = torch.cat([F.scaled_dot_product_attention(q[r : r + 1], k[r : r + 1], v[r : r + 1], is_causal=causal)
+                           for r in range(B)])
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        return linear(self.c_proj, y.transpose(1, 2).contiguous().view(B, T, Cw), rowwise)
 
 
 class MLP(nn.Module):
@@ -69,8 +100,8 @@ class MLP(nn.Module):
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.c_proj(F.gelu(self.c_fc(x)))
+    def forward(self, x: torch.Tensor, rowwise: bool = False) -> torch.Tensor:
+        return linear(self.c_proj, F.gelu(linear(self.c_fc, x, rowwise)), rowwise)
 
 
 class Block(nn.Module):
@@ -83,9 +114,10 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=ln_bias)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0, start: int = 0) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), cache, layer, start)
-        return x + self.mlp(self.ln_2(x))
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0, start: int = 0,
+                rowwise: bool = False) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache, layer, start, rowwise)
+        return x + self.mlp(self.ln_2(x), rowwise)
 
 
 class GPT(nn.Module):
@@ -122,11 +154,13 @@ class GPT(nn.Module):
         start: int = 0,
         all_logits: bool = False,
         vocab: slice | None = None,
+        rowwise: bool = False,
     ) -> torch.Tensor:
         """idx (B, T) or embeds (B, T, n_embd) at positions start..start+T-1.
 
         Returns logits (B, V) of the last position, or (B, T, V) with all_logits=True (teacher forcing).
         vocab: compute only these output entries (the coarse stage samples 1024 of 12_096: ~10x less head work).
+        rowwise: matrix products one batch row at a time, so each row is bitwise what it would be alone.
         """
         x = self.transformer.wte(idx) if embeds is None else embeds
         T = x.shape[1]
@@ -135,9 +169,12 @@ class GPT(nn.Module):
         pos = torch.arange(start, start + T, dtype=torch.long, device=x.device)
         x = x + self.transformer.wpe(pos)
         for i, block in enumerate(self.transformer.h):
-            x = block(x, cache, i, start)
+            x = block(x, cache, i, start, rowwise)
         x = self.transformer.ln_f(x)
-        return head(self.lm_head, x if all_logits else x[:, -1, :], vocab)
+        x = x if all_logits else x[:, -1, :]
+        if rowwise and x.shape[0] > 1:
+            return torch.cat([head(self.lm_head, x[r : r + 1], vocab) for r in range(x.shape[0])])
+        return head(self.lm_head, x, vocab)
 
 
 class FineGPT(nn.Module):

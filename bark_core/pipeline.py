@@ -21,11 +21,12 @@ from .loading import load_codec, load_models, load_tokenizer, resolve_device
 from .longform import LongFormSettings
 from .presets import EMBEDDINGS_INDEX, PresetStore
 from .result import BarkResult
-from .stages import Progress, generate_coarse, generate_semantic, report
+from .stages import Progress, generate_coarse, generate_coarse_takes, generate_semantic, generate_semantic_takes, report
 from .text import encode_text
 from .voices import Voice
 
 MAX_SEED = 2**63 - 1
+MAX_TAKES = 8  # takes decoded in one batch
 PRECISIONS = ("exact", "fast")
 
 
@@ -244,42 +245,73 @@ class BarkPipeline:
                  max_duration_s: float | None = None, seed: int | None = None,
                  progress: Progress | None = None) -> BarkResult:
         """Text -> audio through all stages, one random stream (seeded by `seed`; None picks and reports one)."""
-        # Everything is validated before any model work, so bad input fails fast with one clear message.
+        return self.generate_takes(text, n_takes=1, voice=voice, text_temp=text_temp, waveform_temp=waveform_temp,
+                                   fine_temp=fine_temp, top_k=top_k, top_p=top_p, min_eos_p=min_eos_p,
+                                   max_duration_s=max_duration_s, seed=seed, progress=progress)[0]
+
+    def generate_takes(self, text: str, *, n_takes: int = 4, voice: VoiceLike = None,
+                       text_temp: float = C.DEFAULT_TEXT_TEMP, waveform_temp: float = C.DEFAULT_WAVEFORM_TEMP,
+                       fine_temp: float | None = C.DEFAULT_FINE_TEMP, top_k: int | None = None,
+                       top_p: float | None = None, min_eos_p: float | None = C.DEFAULT_MIN_EOS_P,
+                       max_duration_s: float | None = None, seed: int | None = None,
+                       progress: Progress | None = None) -> list[BarkResult]:
+        """`n_takes` variations of one text, seeds seed, seed+1, ..., decoded together as one batch.
+
+        Exact mode: take i is token-identical to `generate(..., seed=seed + i)` (each row's matrix products run
+        alone, see `model.linear`). Fast mode batches the products: decoding reads the weights once for all
+        takes, but int8 dynamic quantization scales each product's activations by one number for the whole batch,
+        so a take there is close to, not equal to, the single generation with its seed.
+        """
         stages = StageSettings.build(text_temp, waveform_temp, fine_temp, top_k, top_p, min_eos_p, max_duration_s)
+        if isinstance(n_takes, bool) or not isinstance(n_takes, (int, np.integer)) or not 1 <= n_takes <= MAX_TAKES:
+            raise ValueError(f"n_takes must be a whole number from 1 to {MAX_TAKES}; got {n_takes!r}")
         seed = secrets.randbelow(2**32) if seed is None else check_seed(seed)
+        check_seed(seed + n_takes - 1)
         encode_text(self.tokenizer, text)
         v = self.resolve_voice(voice)
-        result = self.run_cascade(text, v, stages, self.make_generator(seed), progress)
+        takes = self.run_takes(text, v, stages, [self.make_generator(seed + i) for i in range(n_takes)], progress)
         settings = dict(text=text, voice=v.name if v is not None else None, text_temp=text_temp,
                         waveform_temp=waveform_temp, fine_temp=fine_temp, top_k=top_k, top_p=top_p,
                         min_eos_p=min_eos_p, max_duration_s=max_duration_s, model=self.name)
-        return dataclasses.replace(result, seed=seed, settings=settings)
+        if n_takes > 1:
+            settings["takes"] = n_takes  # in fast mode a take depends on its batch; reproduce() needs the size
+        return [dataclasses.replace(r, seed=seed + i, settings={**settings, "take": i} if n_takes > 1 else settings)
+                for i, r in enumerate(takes)]
 
     def run_cascade(self, text: str, v: Voice | None, stages: StageSettings, gen: torch.Generator,
                     progress: Progress | None = None) -> BarkResult:
         """All four stages for validated inputs, drawing from `gen` in order (semantic, coarse, fine)."""
+        return self.run_takes(text, v, stages, [gen], progress)[0]
+
+    def run_takes(self, text: str, v: Voice | None, stages: StageSettings, gens: list[torch.Generator],
+                  progress: Progress | None = None) -> list[BarkResult]:
+        """One take per generator: semantic and coarse decode all takes as one batch; fine and the codec run
+        take by take (they are compute-bound, and each take has its own length). Timings are the batch's."""
         ids = encode_text(self.tokenizer, text)
+        rowwise = self.precision == "fp32"  # exact mode: batched takes stay bitwise equal to single ones
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         with _timed(timings, "semantic"), self._running(self.text_model):
-            semantic = generate_semantic(self.text_model, ids, None if v is None else v.semantic_prompt,
-                                         stages.semantic, gen, progress)
-        if len(semantic) == 0:
-            raise ValueError("Bark ended the utterance before saying anything (end-of-speech at the first step); "
-                             "try another seed, a lower min_eos_p, or longer text")
+            semantic = generate_semantic_takes(self.text_model, ids, None if v is None else v.semantic_prompt,
+                                               stages.semantic, gens, progress, rowwise)
+        if any(len(s) == 0 for s in semantic):
+            which = "" if len(gens) == 1 else f" (take {[len(s) for s in semantic].index(0) + 1})"
+            raise ValueError(f"Bark ended the utterance before saying anything{which} (end-of-speech at the first "
+                             "step); try another seed, a lower min_eos_p, or longer text")
         with _timed(timings, "coarse"), self._running(self.coarse_model):
-            coarse = generate_coarse(self.coarse_model, semantic,
-                                     None if v is None else (v.semantic_prompt, v.coarse_prompt), stages.coarse,
-                                     gen, progress)
+            coarse = generate_coarse_takes(self.coarse_model, semantic,
+                                           None if v is None else (v.semantic_prompt, v.coarse_prompt),
+                                           stages.coarse, gens, progress, rowwise)
         with _timed(timings, "fine"), self._running(self.fine_model):
-            fine = generate_fine(self.fine_model, coarse, None if v is None else v.fine_prompt, stages.fine, gen,
-                                 progress)
+            fine = [generate_fine(self.fine_model, c, None if v is None else v.fine_prompt, stages.fine, g, progress)
+                    for c, g in zip(coarse, gens, strict=True)]
         with _timed(timings, "decode"), self._running(self.codec):
             report(progress, "decode", 0, 1)
-            audio = decode_codes(self.codec, fine)
+            audio = [decode_codes(self.codec, f) for f in fine]
             report(progress, "decode", 1, 1)
         timings["total"] = time.perf_counter() - t0
-        return BarkResult(audio, semantic, coarse, fine, None, timings)
+        return [BarkResult(a, s, c, f, None, dict(timings)) for a, s, c, f in zip(audio, semantic, coarse, fine,
+                                                                                   strict=True)]
 
     def generate_long(self, text: str, *, voice: VoiceLike = None, language: str = "en",
                       settings: LongFormSettings | None = None, text_temp: float = C.DEFAULT_TEXT_TEMP,

@@ -39,7 +39,6 @@ def semantic_input(text_ids: np.ndarray, history: np.ndarray | None) -> np.ndarr
     return np.hstack([text, hist, [C.SEMANTIC_INFER_TOKEN]]).astype(np.int64)
 
 
-@torch.inference_mode()
 def generate_semantic(
     model: GPT,
     text_ids: np.ndarray,
@@ -49,32 +48,57 @@ def generate_semantic(
     progress: Progress | None = None,
 ) -> np.ndarray:
     """text_ids (n <= 256,) offset BERT ids; history (T_h,) semantic prompt or None -> semantic tokens (T_s,)."""
+    return generate_semantic_takes(model, text_ids, history, settings, [generator], progress)[0]
+
+
+@torch.inference_mode()
+def generate_semantic_takes(
+    model: GPT,
+    text_ids: np.ndarray,
+    history: np.ndarray | None,
+    settings: SemanticSettings,
+    generators: list[torch.Generator | None],
+    progress: Progress | None = None,
+    rowwise: bool = True,
+) -> list[np.ndarray]:
+    """One take per generator, decoded as one batch: a list of semantic token arrays (T_s_i,).
+
+    The takes share the prompt, so it is prefilled once. rowwise: see `model.linear` (exact mode keeps it on).
+    """
     device = model.transformer.wpe.weight.device
     idx = torch.from_numpy(semantic_input(text_ids, history))[None].to(device)
     embeds = model.merged_context_embeddings(idx)
-    cache = KVCache(model.config, 1, embeds.shape[1] + C.SEMANTIC_MAX_STEPS - 1, device)
+    n_takes, pos = len(generators), embeds.shape[1]
+    cache = KVCache(model.config, n_takes, pos + C.SEMANTIC_MAX_STEPS - 1, device)
     # Tokens + the EOS logit, which sits at the pad token's index: the reference samples over these 10_001 entries.
     vocab = slice(0, C.SEMANTIC_PAD_TOKEN + 1)
-    logits = model(embeds=embeds, cache=cache, vocab=vocab)
-    pos = embeds.shape[1]
-    out: list[int] = []
-    duration = 0.0
+    logits = model(embeds=embeds, cache=cache, vocab=vocab).expand(n_takes, -1)
+    cache.share_first_row(pos)
+    outs: list[list[int]] = [[] for _ in generators]
+    durations = [0.0] * n_takes
+    active = list(range(n_takes))  # the take each cache row belongs to
     for n in range(C.SEMANTIC_MAX_STEPS):
-        token, probs = sample(logits[0], settings.sampling, generator)
-        tok = int(token)
-        if tok == C.SEMANTIC_VOCAB_SIZE or (settings.min_eos_p is not None and probs[-1] >= settings.min_eos_p):
-            break
-        out.append(tok)
-        duration += 1 / C.SEMANTIC_RATE_HZ  # accumulated like the reference, so the cut-off step matches
-        if settings.max_duration_s is not None and duration > settings.max_duration_s:
-            break
-        if n == C.SEMANTIC_MAX_STEPS - 1:
+        going, tokens = [], []
+        for row, take in enumerate(active):
+            token, probs = sample(logits[row], settings.sampling, generators[take])
+            tok = int(token)
+            if tok == C.SEMANTIC_VOCAB_SIZE or (settings.min_eos_p is not None and probs[-1] >= settings.min_eos_p):
+                continue
+            outs[take].append(tok)
+            durations[take] += 1 / C.SEMANTIC_RATE_HZ  # accumulated like the reference, so the cut-off matches
+            if settings.max_duration_s is None or durations[take] <= settings.max_duration_s:
+                going.append(row)
+                tokens.append(token)
+        if not going or n == C.SEMANTIC_MAX_STEPS - 1:
             break
         report(progress, "semantic", n + 1, C.SEMANTIC_MAX_STEPS)
-        logits = model(token.view(1, 1), cache=cache, start=pos, vocab=vocab)
+        if len(going) < len(active):
+            cache.keep(going)
+            active = [active[row] for row in going]
+        logits = model(torch.cat(tokens).view(-1, 1), cache=cache, start=pos, vocab=vocab, rowwise=rowwise)
         pos += 1
     report(progress, "semantic", C.SEMANTIC_MAX_STEPS, C.SEMANTIC_MAX_STEPS)
-    return np.asarray(out, dtype=np.int64)
+    return [np.asarray(out, dtype=np.int64) for out in outs]
 
 
 def flatten_coarse(codes: np.ndarray) -> np.ndarray:
@@ -121,7 +145,6 @@ def coarse_window_input(
     return np.hstack([sem, [C.COARSE_INFER_TOKEN], hist]).astype(np.int64)
 
 
-@torch.inference_mode()
 def generate_coarse(
     model: GPT,
     semantic: np.ndarray,
@@ -131,40 +154,69 @@ def generate_coarse(
     progress: Progress | None = None,
 ) -> np.ndarray:
     """semantic (T_s,) tokens; history (semantic_prompt, coarse_prompt (2, T)) or None -> coarse codes (2, T_c)."""
-    if semantic.ndim != 1 or len(semantic) == 0:
+    return generate_coarse_takes(model, [semantic], history, settings, [generator], progress)[0]
+
+
+@torch.inference_mode()
+def generate_coarse_takes(
+    model: GPT,
+    semantics: list[np.ndarray],
+    history: tuple[np.ndarray, np.ndarray] | None,
+    settings: CoarseSettings,
+    generators: list[torch.Generator | None],
+    progress: Progress | None = None,
+    rowwise: bool = True,
+) -> list[np.ndarray]:
+    """One take per (semantic tokens, generator), decoded as one batch -> a list of coarse codes (2, T_c_i).
+
+    All takes share the voice and step through the same windows, so their window prefills have the same length;
+    a take leaves the batch when its tokens are done. rowwise: see `model.linear`.
+    """
+    if any(s.ndim != 1 or len(s) == 0 for s in semantics):
         raise ValueError("semantic tokens must be a non-empty 1-D array")
     device = model.transformer.wpe.weight.device
     if history is not None:
         sem_hist, coarse_hist = coarse_histories(history[0], history[1], settings.max_coarse_history)
     else:
         sem_hist, coarse_hist = np.zeros(0, np.int64), np.zeros(0, np.int64)
-    n_steps = n_coarse_steps(len(semantic))
-    x_semantic = np.hstack([sem_hist, semantic.astype(np.int64)])
-    x_coarse = np.zeros(len(coarse_hist) + n_steps, dtype=np.int64)
-    x_coarse[: len(coarse_hist)] = coarse_hist
+    n_steps = [n_coarse_steps(len(s)) for s in semantics]
+    x_semantic = [np.hstack([sem_hist, s.astype(np.int64)]) for s in semantics]
+    x_coarse = np.zeros((len(semantics), len(coarse_hist) + max(n_steps)), dtype=np.int64)
+    x_coarse[:, : len(coarse_hist)] = coarse_hist
     filled = len(coarse_hist)
     window = settings.sliding_window_len
-    n_windows = int(np.ceil(n_steps / window))
-    cache = KVCache(model.config, 1, C.COARSE_SEMANTIC_WINDOW + 1 + settings.max_coarse_history + window, device)
+    n_windows = int(np.ceil(max(n_steps) / window))
+    cache = KVCache(model.config, len(semantics), C.COARSE_SEMANTIC_WINDOW + 1 + settings.max_coarse_history + window,
+                    device)
     n_step = 0
+    active = list(range(len(semantics)))  # the take each cache row belongs to
     for w in range(n_windows):
+        active = [t for t in active if n_step < n_steps[t]]
         semantic_idx = len(sem_hist) + int(round(n_step / C.SEMANTIC_TO_COARSE_RATIO))
-        x_in = coarse_window_input(x_semantic, x_coarse[:filled], semantic_idx, settings)
+        x_in = np.stack([coarse_window_input(x_semantic[t], x_coarse[t, :filled], semantic_idx, settings)
+                         for t in active])
         # Even steps sample codebook 0, odd steps codebook 1: each from its own 1024-wide logit slice.
         offset = C.SEMANTIC_VOCAB_SIZE + (n_step % C.N_COARSE_CODEBOOKS) * C.CODEBOOK_SIZE
-        logits = model(torch.from_numpy(x_in)[None].to(device), cache=cache,
-                       vocab=slice(offset, offset + C.CODEBOOK_SIZE))
-        pos = len(x_in)
-        for i in range(min(window, n_steps - n_step)):
-            token, _ = sample(logits[0], settings.sampling, generator)
-            token = token + offset
-            x_coarse[filled] = int(token)
+        logits = model(torch.from_numpy(x_in).to(device), cache=cache, vocab=slice(offset, offset + C.CODEBOOK_SIZE),
+                       rowwise=rowwise)
+        pos = x_in.shape[1]
+        for i in range(window):
+            tokens = []
+            for row, take in enumerate(active):
+                token, _ = sample(logits[row], settings.sampling, generators[take])
+                tokens.append(token + offset)
+                x_coarse[take, filled] = int(tokens[-1])
             filled += 1
             n_step += 1
-            if i + 1 < window and n_step < n_steps:
-                offset = C.SEMANTIC_VOCAB_SIZE + (n_step % C.N_COARSE_CODEBOOKS) * C.CODEBOOK_SIZE
-                logits = model(token.view(1, 1), cache=cache, start=pos,
-                                 vocab=slice(offset, offset + C.CODEBOOK_SIZE))
-                pos += 1
+            going = [row for row, take in enumerate(active) if n_step < n_steps[take]]
+            if not going or i + 1 == window:
+                break
+            if len(going) < len(active):
+                cache.keep(going)
+                active, tokens = [active[r] for r in going], [tokens[r] for r in going]
+            offset = C.SEMANTIC_VOCAB_SIZE + (n_step % C.N_COARSE_CODEBOOKS) * C.CODEBOOK_SIZE
+            logits = model(torch.cat(tokens).view(-1, 1), cache=cache, start=pos,
+                           vocab=slice(offset, offset + C.CODEBOOK_SIZE), rowwise=rowwise)
+            pos += 1
         report(progress, "coarse", w + 1, n_windows)
-    return unflatten_coarse(x_coarse[len(coarse_hist) :])
+    return [unflatten_coarse(x_coarse[t, len(coarse_hist) : len(coarse_hist) + n]) for t, n in enumerate(n_steps)]

@@ -53,6 +53,11 @@ def pipe(model_dir) -> BarkPipeline:
 
 
 @pytest.fixture(scope="session")
+def fast_pipe(model_dir, pipe) -> BarkPipeline:
+    return BarkPipeline.from_pretrained(str(model_dir), device="cpu", precision="fast", voices=pipe.presets.source)
+
+
+@pytest.fixture(scope="session")
 def suno(model_dir, pipe):
     """suno's bark.generation with our weights in its model cache (its encodec import stubbed: the token stages
     never touch it; decoding uses transformers' EncodecModel, which has the same quantizer/decoder interface)."""

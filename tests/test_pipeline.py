@@ -96,13 +96,6 @@ def test_greedy_fine_is_deterministic(pipe):
     np.testing.assert_array_equal(a, b)
 
 
-@pytest.fixture(scope="module")
-def fast_pipe(model_dir, pipe):
-    from bark_core import BarkPipeline
-
-    return BarkPipeline.from_pretrained(str(model_dir), device="cpu", precision="fast", voices=pipe.presets.source)
-
-
 def test_fast_mode_int8(fast_pipe, pipe):
     assert fast_pipe.precision == "int8-dynamic" and pipe.precision == "fp32"
     assert fast_pipe.weights_fingerprint() == pipe.weights_fingerprint()  # names the same checkpoint
