@@ -108,7 +108,75 @@ def run_reference(folder: Path, seconds: float, seed: int) -> dict:
                 tokens=digest(sem, coarse, fine))
 
 
-IMPLS = {"bark_core": run_bark_core, "reference": run_reference,
+def run_transformers(folder: Path, seconds: float, seed: int) -> dict:
+    """transformers' BarkModel on the same weights (written once as a save_pretrained folder), stage by stage as
+    `BarkModel.generate` runs them, with its default (suno) generation settings."""
+    import torch
+    from transformers import BarkModel
+    from transformers.models.bark.generation_configuration_bark import (
+        BarkCoarseGenerationConfig,
+        BarkFineGenerationConfig,
+        BarkSemanticGenerationConfig,
+    )
+
+    from bark_core import constants as C
+    from bark_core.hub import HubOptions
+    from bark_core.loading import load_tokenizer
+
+    hf = folder / "transformers"
+    if not (hf / "config.json").exists():
+        from bark_core.checkpoints import load_suno_checkpoint
+        from bark_core.random_weights import write_transformers_folder
+
+        models = {k: load_suno_checkpoint(folder / f"{k}.pt", k) for k in ("text", "coarse", "fine")}
+        write_transformers_folder(hf, models, folder / "codec")
+    model = BarkModel.from_pretrained(str(hf)).eval()
+    sem_cfg, coarse_cfg, fine_cfg = (BarkSemanticGenerationConfig(), BarkCoarseGenerationConfig(),
+                                     BarkFineGenerationConfig())  # the defaults are suno's settings
+    tok = load_tokenizer(folder / "tokenizer", HubOptions())
+    enc = tok(TEXT, add_special_tokens=False, padding="max_length", max_length=C.TEXT_WINDOW, truncation=True,
+              return_attention_mask=True, return_tensors="pt")
+    torch.manual_seed(seed)
+    t = {}
+    with torch.inference_mode():
+        t0 = time.perf_counter()
+        sem = model.semantic.generate(enc["input_ids"], attention_mask=enc["attention_mask"],
+                                      semantic_generation_config=sem_cfg, do_sample=True,
+                                      max_new_tokens=int(round(seconds * C.SEMANTIC_RATE_HZ)))
+        t["semantic"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        coarse = model.coarse_acoustics.generate(sem, semantic_generation_config=sem_cfg,
+                                                 coarse_generation_config=coarse_cfg, codebook_size=C.CODEBOOK_SIZE,
+                                                 do_sample=True)
+        t["coarse"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        fine = model.fine_acoustics.generate(coarse, semantic_generation_config=sem_cfg,
+                                             coarse_generation_config=coarse_cfg, fine_generation_config=fine_cfg,
+                                             codebook_size=C.CODEBOOK_SIZE, do_sample=True)
+        t["fine"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        audio = model.codec_decode(fine)
+        t["decode"] = time.perf_counter() - t0
+    return dict(times=t, n_semantic=int(sem.shape[-1]), n_frames=int(fine.shape[-1]),
+                audio_s=audio.shape[-1] / C.SAMPLE_RATE, tokens=None)
+
+
+def run_takes(folder: Path, seconds: float, seed: int, precision: str, n_takes: int) -> dict:
+    """`n_takes` variations of the utterance in one batched pass (times are the whole batch's)."""
+    from bark_core import BarkPipeline
+
+    pipe = BarkPipeline.from_pretrained(str(folder), device="cpu", precision=precision)
+    takes = pipe.generate_takes(TEXT, n_takes=n_takes, seed=seed, min_eos_p=None, max_duration_s=seconds)
+    t = {s: takes[0].timings[s] for s in STAGES}
+    return dict(times=t, n_semantic=len(takes[0].semantic_tokens), n_frames=int(takes[0].coarse_tokens.shape[1]),
+                audio_s=takes[0].duration_s,  # take 0 (seed `seed`) is compared with the reference's tokens
+                tokens=digest(takes[0].semantic_tokens, takes[0].coarse_tokens, takes[0].fine_tokens))
+
+
+IMPLS = {"bark_core": run_bark_core, "reference": run_reference, "transformers": run_transformers,
+         "bark_core_4_takes": lambda folder, seconds, seed: run_takes(folder, seconds, seed, "exact", 4),
+         "bark_core_fast_1_take": lambda folder, seconds, seed: run_takes(folder, seconds, seed, "fast", 1),
+         "bark_core_fast_4_takes": lambda folder, seconds, seed: run_takes(folder, seconds, seed, "fast", 4),
          "bark_core_fast": lambda folder, seconds, seed: run_bark_core(folder, seconds, seed, "fast")}
 
 
@@ -163,13 +231,24 @@ def main() -> None:
                      for s in STAGES]
             print(f"| {r['name']} | " + " | ".join(cells) + f" | {r['total']:.1f} | {r['rtf']:.2f} | "
                   f"{r['rss']:.0f} MiB |")
-        ref = next((r for r in rows if r["name"] == "reference"), None)
-        for r in rows:
-            if ref and r is not ref:
-                ratios = ", ".join(f"{s} {ref['stages'][s] / r['stages'][s]:.2f}x" for s in STAGES)
-                same = "identical" if r["tokens"] == ref["tokens"] else "different"
-                print(f"{r['name']} speed-up over the reference (same run): end to end "
-                      f"{ref['total'] / r['total']:.2f}x; {ratios}; tokens {same} to the reference's")
+        report_ratios(rows)
+
+
+def report_ratios(rows: list[dict]) -> None:
+    by_name = {r["name"]: r for r in rows}
+    ref = by_name.get("reference")
+    for r in rows:
+        if ref and r is not ref:
+            ratios = ", ".join(f"{s} {ref['stages'][s] / r['stages'][s]:.2f}x" for s in STAGES)
+            same = ("not compared (its sampler draws differently)" if r["tokens"][0] is None else
+                    "identical" if r["tokens"] == ref["tokens"] else "different")
+            what = "take 0's tokens" if "takes" in r["name"] else "tokens"
+            print(f"{r['name']} speed-up over the reference (same run): end to end "
+                  f"{ref['total'] / r['total']:.2f}x; {ratios}; {what} {same} to the reference's")
+    for name, single in (("bark_core_4_takes", "bark_core"), ("bark_core_fast_4_takes", "bark_core_fast_1_take")):
+        if name in by_name and single in by_name:
+            print(f"{name}: 4 takes in {by_name[name]['total'] / by_name[single]['total']:.2f}x the time of "
+                  f"one ({single}, same run)")
 
 
 if __name__ == "__main__":
