@@ -143,8 +143,18 @@ class StageSettings:
     fine: FineSettings
 
     @classmethod
-    def build(cls, text_temp: float, waveform_temp: float, fine_temp: float | None, top_k: int | None,
-              top_p: float | None, min_eos_p: float | None, max_duration_s: float | None) -> StageSettings:
+    def build(cls, text_temp: float = C.DEFAULT_TEXT_TEMP, waveform_temp: float = C.DEFAULT_WAVEFORM_TEMP,
+              fine_temp: float | None = C.DEFAULT_FINE_TEMP, top_k: int | None = None, top_p: float | None = None,
+              min_eos_p: float | None = C.DEFAULT_MIN_EOS_P, max_duration_s: float | None = None) -> StageSettings:
         """From `generate`'s keyword arguments (top-k/top-p apply to the semantic and coarse stages)."""
+        check_temperature("text_temp", text_temp)  # named as the caller named them
+        check_temperature("waveform_temp", waveform_temp)
         return cls(SemanticSettings(SamplingParams(text_temp, top_k, top_p), min_eos_p, max_duration_s),
                    CoarseSettings(SamplingParams(waveform_temp, top_k, top_p)), FineSettings(fine_temp))
+
+    def arguments(self) -> dict:
+        """The keyword arguments `build` was called with (what results record as their settings)."""
+        s = self.semantic
+        return dict(text_temp=s.sampling.temperature, waveform_temp=self.coarse.sampling.temperature,
+                    fine_temp=self.fine.temperature, top_k=s.sampling.top_k, top_p=s.sampling.top_p,
+                    min_eos_p=s.min_eos_p, max_duration_s=s.max_duration_s)

@@ -12,18 +12,16 @@ from .sampling import sample
 from .stages import Progress, report
 
 
-def fine_windows(n_frames: int, n_history: int) -> list[tuple[int, int]]:
-    """(start, fill_start) of each 1024-frame window over a buffer of n_history + n_frames (>= 1024) frames.
+def fine_windows(n_frames: int, n_history: int, window: int = C.FINE_WINDOW) -> list[tuple[int, int]]:
+    """(start, fill_start) of each `window`-frame window over a buffer of n_history + n_frames (>= window) frames.
 
-    Windows step by 512; each fills from fill_start to the window's end, so later windows overwrite the
-    second half of earlier ones (the reference's "lazy" loop, kept for exactness).
+    Windows step by half a window (512 for the reference's 1024); each fills from fill_start to the window's end,
+    so later windows overwrite the second half of earlier ones (the reference's "lazy" loop, kept for exactness).
     """
-    total = max(C.FINE_WINDOW, n_history + n_frames)
-    n_loops = max(0, int(np.ceil((n_frames - (C.FINE_WINDOW - n_history)) / C.FINE_STEP))) + 1
-    return [
-        (min(n * C.FINE_STEP, total - C.FINE_WINDOW), min(n_history + n * C.FINE_STEP, total - C.FINE_STEP))
-        for n in range(n_loops)
-    ]
+    step = window * C.FINE_STEP // C.FINE_WINDOW
+    total = max(window, n_history + n_frames)
+    n_loops = max(0, int(np.ceil((n_frames - (window - n_history)) / step))) + 1
+    return [(min(n * step, total - window), min(n_history + n * step, total - step)) for n in range(n_loops)]
 
 
 @torch.inference_mode()
@@ -34,8 +32,12 @@ def generate_fine(
     settings: FineSettings,
     generator: torch.Generator | None,
     progress: Progress | None = None,
+    window: int = C.FINE_WINDOW,
 ) -> np.ndarray:
-    """coarse (n_coarse, T) codes, history (8, T_h) fine prompt or None -> fine codes (8, T)."""
+    """coarse (n_coarse, T) codes, history (8, T_h) fine prompt or None -> fine codes (8, T).
+
+    window: frames the model sees at once (the reference's 1024; streaming previews use shorter, cheaper ones).
+    """
     n_coarse, n_frames = coarse.shape
     if not 1 <= n_coarse < C.N_FINE_CODEBOOKS or n_frames == 0:
         raise ValueError(f"coarse codes must have shape (1..7, T > 0), got {coarse.shape}")
@@ -44,21 +46,21 @@ def generate_fine(
     arr = np.vstack([coarse.astype(np.int64), pad])
     n_history = 0
     if history is not None:
-        hist = history[:, -C.FINE_MAX_HISTORY :].astype(np.int64)
+        hist = history[:, -min(C.FINE_MAX_HISTORY, window // 2) :].astype(np.int64)
         arr, n_history = np.hstack([hist, arr]), hist.shape[1]
-    n_tail_pad = max(0, C.FINE_WINDOW - arr.shape[1])  # the model is non-causal: always give it full windows
+    n_tail_pad = max(0, window - arr.shape[1])  # the model is non-causal: always give it full windows
     arr = np.pad(arr, ((0, 0), (0, n_tail_pad)), constant_values=C.FINE_PAD_TOKEN)
     buf = torch.from_numpy(np.ascontiguousarray(arr.T)).to(device)  # (frames, 8)
     sampling = None if settings.temperature is None else SamplingParams(settings.temperature)
-    windows = fine_windows(n_frames, n_history)
+    windows = fine_windows(n_frames, n_history, window)
     for w, (start, fill) in enumerate(windows):
-        window = buf[start : start + C.FINE_WINDOW][None]  # a view: writes land in buf
+        view = buf[start : start + window][None]  # a view: writes land in buf
         rel = fill - start
         for cb in range(n_coarse, C.N_FINE_CODEBOOKS):
             # Only the positions being filled and the 1024 real codes (not the pad entries) are ever sampled.
-            logits = model(cb, window, rows=slice(rel, None), vocab=slice(0, C.CODEBOOK_SIZE))[0]
+            logits = model(cb, view, rows=slice(rel, None), vocab=slice(0, C.CODEBOOK_SIZE))[0]
             tokens, _ = sample(logits, sampling, generator)
-            window[0, rel:, cb] = tokens
+            view[0, rel:, cb] = tokens
         report(progress, "fine", w + 1, len(windows))
     out = buf.T.cpu().numpy()[:, n_history:]
     return out[:, : out.shape[1] - n_tail_pad]

@@ -22,6 +22,7 @@ from .longform import LongFormSettings
 from .presets import EMBEDDINGS_INDEX, PresetStore
 from .result import BarkResult
 from .stages import Progress, generate_coarse, generate_coarse_takes, generate_semantic, generate_semantic_takes, report
+from .streaming import StreamChunk, StreamSettings
 from .text import encode_text
 from .voices import Voice
 
@@ -77,7 +78,8 @@ class BarkPipeline:
         # Bark's reference runs under bf16 autocast on GPUs that support it; so do we.
         self.autocast_dtype = (torch.bfloat16 if self.device.type == "cuda" and torch.cuda.is_bf16_supported()
                                else None)
-        self._offload_lock = threading.Lock()  # with offload, one stage at a time owns the accelerator
+        # With offload, one stage at a time owns the accelerator (streaming nests its preview inside coarse: RLock).
+        self._offload_lock = threading.RLock()
         self._fingerprint: dict[str, str] | None = None  # of the (immutable) weights, computed once on demand
         self._fingerprint_lock = threading.Lock()
         if precision not in PRECISIONS:
@@ -270,13 +272,32 @@ class BarkPipeline:
         encode_text(self.tokenizer, text)
         v = self.resolve_voice(voice)
         takes = self.run_takes(text, v, stages, [self.make_generator(seed + i) for i in range(n_takes)], progress)
-        settings = dict(text=text, voice=v.name if v is not None else None, text_temp=text_temp,
-                        waveform_temp=waveform_temp, fine_temp=fine_temp, top_k=top_k, top_p=top_p,
-                        min_eos_p=min_eos_p, max_duration_s=max_duration_s, model=self.name)
+        settings = dict(text=text, voice=v.name if v is not None else None, **stages.arguments(), model=self.name)
         if n_takes > 1:
             settings["takes"] = n_takes  # in fast mode a take depends on its batch; reproduce() needs the size
         return [dataclasses.replace(r, seed=seed + i, settings={**settings, "take": i} if n_takes > 1 else settings)
                 for i, r in enumerate(takes)]
+
+    def stream(self, text: str, *, voice: VoiceLike = None, seed: int | None = None,
+               settings: StreamSettings | None = None, progress: Progress | None = None,
+               **sampling) -> Iterator[StreamChunk]:
+        """Like `generate`, but yields preview audio as each coarse window is done, then the final take.
+
+        Every chunk but the last carries new preview samples; the last carries `result`, which equals
+        `generate(text, seed=seed, ...)` token for token (the preview differs from it in fine detail, see
+        `streaming`). sampling: generate's text_temp, waveform_temp, fine_temp, top_k, top_p, min_eos_p,
+        max_duration_s.
+        """
+        from .streaming import stream_take
+
+        stages = StageSettings.build(**sampling)
+        seed = secrets.randbelow(2**32) if seed is None else check_seed(seed)
+        encode_text(self.tokenizer, text)
+        v = self.resolve_voice(voice)
+        info = dict(text=text, voice=v.name if v is not None else None, **stages.arguments(), model=self.name)
+        for chunk in stream_take(self, text, v, stages, seed, settings or StreamSettings(), progress):
+            yield chunk if chunk.result is None else dataclasses.replace(
+                chunk, result=dataclasses.replace(chunk.result, settings=info))
 
     def run_cascade(self, text: str, v: Voice | None, stages: StageSettings, gen: torch.Generator,
                     progress: Progress | None = None) -> BarkResult:

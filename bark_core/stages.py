@@ -6,7 +6,8 @@ reference's windows, trimming and sampling order exactly (see `constants.py` for
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -157,7 +158,6 @@ def generate_coarse(
     return generate_coarse_takes(model, [semantic], history, settings, [generator], progress)[0]
 
 
-@torch.inference_mode()
 def generate_coarse_takes(
     model: GPT,
     semantics: list[np.ndarray],
@@ -172,6 +172,21 @@ def generate_coarse_takes(
     All takes share the voice and step through the same windows, so their window prefills have the same length;
     a take leaves the batch when its tokens are done. rowwise: see `model.linear`.
     """
+    # Only the last window's codes are kept: they are the final ones.
+    return deque(coarse_windows(model, semantics, history, settings, generators, progress, rowwise), maxlen=1)[0]
+
+
+def coarse_windows(
+    model: GPT,
+    semantics: list[np.ndarray],
+    history: tuple[np.ndarray, np.ndarray] | None,
+    settings: CoarseSettings,
+    generators: list[torch.Generator | None],
+    progress: Progress | None = None,
+    rowwise: bool = True,
+) -> Iterator[list[np.ndarray]]:
+    """`generate_coarse_takes`, one window at a time: after each window, every take's codes so far (2, T_c_i)
+    (what streaming plays while the next window is decoded); the last yield is the final codes."""
     if any(s.ndim != 1 or len(s) == 0 for s in semantics):
         raise ValueError("semantic tokens must be a non-empty 1-D array")
     device = model.transformer.wpe.weight.device
@@ -195,28 +210,42 @@ def generate_coarse_takes(
         semantic_idx = len(sem_hist) + int(round(n_step / C.SEMANTIC_TO_COARSE_RATIO))
         x_in = np.stack([coarse_window_input(x_semantic[t], x_coarse[t, :filled], semantic_idx, settings)
                          for t in active])
-        # Even steps sample codebook 0, odd steps codebook 1: each from its own 1024-wide logit slice.
-        offset = C.SEMANTIC_VOCAB_SIZE + (n_step % C.N_COARSE_CODEBOOKS) * C.CODEBOOK_SIZE
-        logits = model(torch.from_numpy(x_in).to(device), cache=cache, vocab=slice(offset, offset + C.CODEBOOK_SIZE),
-                       rowwise=rowwise)
-        pos = x_in.shape[1]
-        for i in range(window):
-            tokens = []
-            for row, take in enumerate(active):
-                token, _ = sample(logits[row], settings.sampling, generators[take])
-                tokens.append(token + offset)
-                x_coarse[take, filled] = int(tokens[-1])
-            filled += 1
-            n_step += 1
-            going = [row for row, take in enumerate(active) if n_step < n_steps[take]]
-            if not going or i + 1 == window:
-                break
-            if len(going) < len(active):
-                cache.keep(going)
-                active, tokens = [active[r] for r in going], [tokens[r] for r in going]
-            offset = C.SEMANTIC_VOCAB_SIZE + (n_step % C.N_COARSE_CODEBOOKS) * C.CODEBOOK_SIZE
-            logits = model(torch.cat(tokens).view(-1, 1), cache=cache, start=pos,
-                           vocab=slice(offset, offset + C.CODEBOOK_SIZE), rowwise=rowwise)
-            pos += 1
+        with torch.inference_mode():
+            active = _coarse_window(model, torch.from_numpy(x_in).to(device), x_coarse, filled, n_step, n_steps,
+                                    active, cache, settings, generators, rowwise)
+        filled += min(window, max(n_steps) - n_step)
+        n_step += min(window, max(n_steps) - n_step)
         report(progress, "coarse", w + 1, n_windows)
-    return [unflatten_coarse(x_coarse[t, len(coarse_hist) : len(coarse_hist) + n]) for t, n in enumerate(n_steps)]
+        yield [unflatten_coarse(x_coarse[t, len(coarse_hist) : len(coarse_hist) + min(n, n_step) // 2 * 2])
+               for t, n in enumerate(n_steps)]
+
+
+def _coarse_window(model: GPT, x_in: torch.Tensor, x_coarse: np.ndarray, filled: int, n_step: int,
+                   n_steps: list[int], active: list[int], cache: KVCache, settings: CoarseSettings,
+                   generators: list, rowwise: bool) -> list[int]:
+    """Prefill one window (x_in (B, T), one row per active take) and sample up to a window of tokens for each into
+    x_coarse (takes, T_total), from position `filled` on. Returns the takes still active."""
+    offset = C.SEMANTIC_VOCAB_SIZE + (n_step % C.N_COARSE_CODEBOOKS) * C.CODEBOOK_SIZE
+    # Even steps sample codebook 0, odd steps codebook 1: each from its own 1024-wide logit slice.
+    logits = model(x_in, cache=cache, vocab=slice(offset, offset + C.CODEBOOK_SIZE), rowwise=rowwise)
+    pos = x_in.shape[1]
+    window = settings.sliding_window_len
+    for i in range(window):
+        tokens = []
+        for row, take in enumerate(active):
+            token, _ = sample(logits[row], settings.sampling, generators[take])
+            tokens.append(token + offset)
+            x_coarse[take, filled] = int(tokens[-1])
+        filled += 1
+        n_step += 1
+        going = [row for row, take in enumerate(active) if n_step < n_steps[take]]
+        if not going or i + 1 == window:
+            break
+        if len(going) < len(active):
+            cache.keep(going)
+            active, tokens = [active[r] for r in going], [tokens[r] for r in going]
+        offset = C.SEMANTIC_VOCAB_SIZE + (n_step % C.N_COARSE_CODEBOOKS) * C.CODEBOOK_SIZE
+        logits = model(torch.cat(tokens).view(-1, 1), cache=cache, start=pos,
+                       vocab=slice(offset, offset + C.CODEBOOK_SIZE), rowwise=rowwise)
+        pos += 1
+    return active

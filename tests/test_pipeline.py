@@ -65,8 +65,8 @@ def test_empty_or_non_text(pipe, text):
 
 
 @pytest.mark.parametrize("kw,message", [
-    (dict(text_temp=0), "temperature"), (dict(text_temp=-1), "temperature"), (dict(waveform_temp=float("nan")),
-                                                                              "temperature"),
+    (dict(text_temp=0), "text_temp must be"), (dict(text_temp=-1), "text_temp"),
+    (dict(waveform_temp=float("nan")), "waveform_temp must be"),
     (dict(fine_temp=100), "fine_temp"), (dict(top_k=0), "top_k"), (dict(top_k=2.5), "top_k"),
     (dict(top_p=0), "top_p"), (dict(top_p=1.5), "top_p"), (dict(min_eos_p=2), "min_eos_p"),
     (dict(max_duration_s=0), "max_duration_s"), (dict(seed=-1), "seed"), (dict(seed=2**64), "seed"),

@@ -231,7 +231,7 @@ def test_bad_checkpoints(client, server, name, message):
 
 
 @pytest.mark.parametrize("kw,message", [(dict(text="Hello \ud800 world"), "invalid characters"),
-                                        (dict(waveform_temp=float("nan")), "temperature must be a number")])
+                                        (dict(waveform_temp=float("nan")), "waveform_temp must be a number")])
 def test_inputs_json_cannot_carry(pipe, kw, message):
     """Unpaired surrogates and NaN cannot travel in the page's JSON, but Python callers can pass them."""
     with pytest.raises(ValueError, match=message):

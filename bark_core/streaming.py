@@ -1,0 +1,130 @@
+"""Streaming: audio to listen to while the take is still being made.
+
+The semantic tokens come first, all of them, so the one random stream is drawn in the reference's order. Then
+each coarse window is played as soon as it is done: its new frames go through a short fine window and the codec,
+with earlier frames as context so that joins are seamless. After the last window, fine and the codec run over the
+whole take exactly as `generate` runs them, so the final result equals `generate(..., seed=seed)` token for token.
+
+The streamed audio is a preview of that take: the same coarse codes (the words, voice and timing you hear are the
+take's), but fine codes from short windows and from their own random stream, so it differs from the final take in
+fine detail. The take to keep and download is the final one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import constants as C
+from .config import FineSettings, StageSettings
+from .fine import decode_codes, generate_fine
+from .result import BarkResult
+from .stages import Progress, coarse_windows, generate_semantic, report
+from .text import encode_text
+from .voices import Voice
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """How the preview is cut. Frames are EnCodec frames (75 per second)."""
+
+    lookahead_frames: int = 16  # held back until the next window, so the preview's fine model sees a little ahead
+    fine_context_frames: int = 64  # earlier preview fine codes given to the next fine window as its history
+    fine_window: int = 256  # frames per preview fine window (the final take uses the reference's 1024)
+    codec_context_frames: int = 50  # earlier frames decoded again, so the codec's convolutions and LSTM are warm
+
+    def __post_init__(self):
+        if not 0 <= self.lookahead_frames <= 75 or not 0 <= self.codec_context_frames <= 375:
+            raise ValueError("lookahead_frames must be in 0..75 and codec_context_frames in 0..375")
+        if not 64 <= self.fine_window <= C.FINE_WINDOW or self.fine_window % 2:
+            raise ValueError(f"fine_window must be an even number of frames in 64..{C.FINE_WINDOW}")
+        if not 0 <= self.fine_context_frames <= self.fine_window // 2:
+            raise ValueError("fine_context_frames must be in 0..fine_window / 2")
+
+
+@dataclass(frozen=True)
+class StreamChunk:
+    """audio: float32 (n,) new samples at 24 kHz, continuing the previous chunks; start_s: where they start.
+    result: the finished take, on the last chunk only (its audio is the full-quality take, not the preview)."""
+
+    audio: np.ndarray
+    start_s: float
+    result: BarkResult | None = None
+
+
+class _Preview:
+    """Fine codes and audio for frames as they arrive, each call continuing the previous one."""
+
+    def __init__(self, pipe, voice: Voice | None, stages: StageSettings, settings: StreamSettings, seed: int):
+        self.pipe, self.settings = pipe, settings
+        self.fine_settings = FineSettings(stages.fine.temperature)
+        self.history = None if voice is None else voice.fine_prompt
+        self.generator = pipe.make_generator(seed)  # its own stream: the take's draws stay in the reference's order
+        self.fine = np.zeros((C.N_FINE_CODEBOOKS, 0), dtype=np.int64)
+
+    def chunk(self, coarse: np.ndarray, end: int, timings: dict[str, float], t0: float) -> StreamChunk:
+        """The next chunk (frames up to `end`), timing the preview work and the first audio."""
+        t, start = time.perf_counter(), self.fine.shape[1]
+        audio = self.frames(coarse, end)
+        timings["preview"] = timings.get("preview", 0.0) + time.perf_counter() - t
+        timings.setdefault("first_audio", time.perf_counter() - t0)
+        return StreamChunk(audio, start / C.COARSE_RATE_HZ)
+
+    def frames(self, coarse: np.ndarray, end: int) -> np.ndarray:
+        """Audio of frames len(self.fine)..end-1, given coarse codes (2, T >= end)."""
+        s, a = self.settings, self.fine.shape[1]
+        ahead = coarse[:, a : min(coarse.shape[1], end + s.lookahead_frames)]
+        history = self.fine[:, max(0, a - s.fine_context_frames) :] if a else self.history
+        with self.pipe._running(self.pipe.fine_model):
+            fine = generate_fine(self.pipe.fine_model, ahead, history, self.fine_settings, self.generator,
+                                 window=s.fine_window)
+        self.fine = np.hstack([self.fine, fine[:, : end - a]])
+        context = max(0, a - s.codec_context_frames)
+        with self.pipe._running(self.pipe.codec):
+            audio = decode_codes(self.pipe.codec, self.fine[:, context:end])
+        return audio[(a - context) * C.SAMPLES_PER_FRAME :]
+
+
+def stream_take(pipe, text: str, voice: Voice | None, stages: StageSettings, seed: int,
+                settings: StreamSettings, progress: Progress | None = None) -> Iterator[StreamChunk]:
+    """Yield preview audio after each coarse window, then the final take (see the module's docstring)."""
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    gen = pipe.make_generator(seed)
+    with pipe._running(pipe.text_model):
+        semantic = generate_semantic(pipe.text_model, encode_text(pipe.tokenizer, text),
+                                     None if voice is None else voice.semantic_prompt, stages.semantic, gen, progress)
+    if len(semantic) == 0:
+        raise ValueError("Bark ended the utterance before saying anything (end-of-speech at the first step); "
+                         "try another seed, a lower min_eos_p, or longer text")
+    timings["semantic"] = time.perf_counter() - t0
+    preview = _Preview(pipe, voice, stages, settings, seed)
+    history = None if voice is None else (voice.semantic_prompt, voice.coarse_prompt)
+    with pipe._running(pipe.coarse_model):
+        windows = coarse_windows(pipe.coarse_model, [semantic], history, stages.coarse, [gen], progress,
+                                 pipe.precision == "fp32")
+        coarse = None
+        for (coarse,) in windows:
+            ready = coarse.shape[1] - settings.lookahead_frames
+            if ready > preview.fine.shape[1]:
+                yield preview.chunk(coarse, ready, timings, t0)
+    timings["coarse"] = time.perf_counter() - t0 - timings["semantic"] - timings.get("preview", 0.0)
+    if coarse.shape[1] > preview.fine.shape[1]:  # the held-back tail
+        yield preview.chunk(coarse, coarse.shape[1], timings, t0)
+    t1 = time.perf_counter()
+    with pipe._running(pipe.fine_model):
+        fine = generate_fine(pipe.fine_model, coarse, None if voice is None else voice.fine_prompt, stages.fine, gen,
+                             progress)
+    timings["fine"] = time.perf_counter() - t1
+    t1 = time.perf_counter()
+    with pipe._running(pipe.codec):
+        report(progress, "decode", 0, 1)
+        audio = decode_codes(pipe.codec, fine)
+        report(progress, "decode", 1, 1)
+    timings["decode"] = time.perf_counter() - t1
+    timings["total"] = time.perf_counter() - t0
+    result = BarkResult(audio, semantic, coarse, fine, seed, timings)
+    yield StreamChunk(np.zeros(0, np.float32), len(audio) / C.SAMPLE_RATE, result)
