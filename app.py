@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import re
 import secrets
+import shutil
 import tempfile
 import threading
 import uuid
@@ -18,10 +20,11 @@ import soundfile as sf
 import torch
 
 from bark_core import BarkPipeline, GenerationCancelled, Voice
+from bark_core import constants as C
 from bark_core.bundle import read_bundle, reproduce, write_bundle
 from bark_core.evaluation import AXES, MAX_CELLS, Cell, build_cells, check_audio_budget, parse_values, ratings_to_csv
 from bark_core.language import LanguageDetector, language_advice
-from bark_core.longform import LongFormSettings, split_text
+from bark_core.longform import LongFormSettings, plan_chunks, split_text
 from bark_core.plots import mini_strip, token_figure
 from bark_core.registry import Pipelines
 from bark_core.text import check_text, estimate_seconds, tokenize
@@ -42,6 +45,9 @@ NO_VOICE = "none — let Bark invent a speaker"
 LANGUAGES = json.loads((ROOT / "voices" / "catalog.json").read_text(encoding="utf-8"))["languages"]
 LANG_CHOICES = [("any language", "any")] + [(f"{name} ({code})", code) for code, name in LANGUAGES.items()]
 MAX_HISTORY = 50
+MAX_TAKES = 4  # takes per request in the app (one batch)
+N_OUTPUTS = 13 + MAX_TAKES - 1  # generate's outputs before the live preview
+HAS_FFMPEG = shutil.which("ffmpeg") is not None  # Gradio encodes streamed audio with it
 STAGE_SPAN = {"semantic": (0.0, 0.25), "coarse": (0.25, 0.8), "fine": (0.8, 0.95), "decode": (0.95, 1.0)}
 LONG = LongFormSettings()
 
@@ -313,41 +319,30 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
         return f"⚠️ {tip}" if tip else ""
 
     @gpu
-    def run(pipe: BarkPipeline, text, voice, language, kw, progress, cancel: threading.Event):
+    def run(pipe: BarkPipeline, text, voice, language, kw, n_takes: int, on_audio, progress,
+            cancel: threading.Event) -> list:
+        """The takes of one request: a batch of takes, a live stream, or long-form text (one take at a time)."""
         def report(stage: str, done: int, total: int) -> None:
             if cancel.is_set():  # Stop was pressed: end this generation at the next step, freeing its memory
                 raise GenerationCancelled("stopped by the user")
             fraction, label = overall_progress(stage, done, total)
             progress(fraction, desc=label)
 
+        chunks = plan_chunks(pipe, text, language, LONG)
+        if len(chunks) == 1 and n_takes > 1:
+            return pipe.generate_takes(chunks[0], n_takes=n_takes, voice=voice, progress=report, **kw)
+        if len(chunks) == 1 and on_audio is not None:
+            for chunk in pipe.stream(chunks[0], voice=voice, progress=report, **kw):
+                if chunk.result is None:
+                    on_audio(chunk.audio)
+            return [chunk.result]
         # One entry point for every length: text that fits one window is exactly `generate`.
-        return pipe.generate_long(text, voice=voice, language=language, settings=LONG, progress=report, **kw)
+        seed = kw.pop("seed")
+        return [pipe.generate_long(text, voice=voice, language=language, settings=LONG, progress=report,
+                                   seed=None if seed is None else seed + i, **kw) for i in range(n_takes)]
 
-    def generate_sync(text, language, preset, custom, npz_path, text_temp, waveform_temp, fine_temp, top_k, top_p,
-                      min_eos_p, max_duration, seed, random_seed, model, history, speed, progress, cancel):
-        try:
-            if not random_seed and (seed is None or float(seed) != int(seed)):
-                raise ValueError(f"seed must be a whole number (or tick 'random'); got {seed!r}")
-            kw = dict(text_temp=text_temp, waveform_temp=waveform_temp, fine_temp=fine_temp,
-                      top_k=int(top_k) if top_k else None, top_p=None if top_p is None or top_p >= 1 else top_p,
-                      min_eos_p=min_eos_p, max_duration_s=max_duration or None,
-                      seed=None if random_seed else int(seed))
-            if custom:
-                voice = custom["voice"]
-            elif npz_path:  # API callers pass the .npz directly
-                voice = Voice.load(npz_path, name=Path(npz_path).name)
-                custom = {"label": f"uploaded {Path(npz_path).name}", "voice": voice}
-            else:
-                voice = None if preset in (None, NO_VOICE) else preset
-            split_language = language if language != "any" else "en"
-            pipe = pipelines.get(model, "fast" if speed == "fast" else "exact")
-            result = run(pipe, text, voice, split_language, kw, progress, cancel)
-        except GenerationCancelled:
-            raise gr.Error("Generation stopped.") from None
-        except ValueError as e:
-            raise gr.Error(str(e)) from None
-        except Exception as e:  # noqa: BLE001 - the page shows a message and the app keeps serving
-            raise gr.Error(f"Generation failed ({type(e).__name__}: {e}). Try again or change the settings.") from None
+    def keep_take(pipe, result, history: list, voice, custom, preset, language, split_language) -> dict:
+        """Save a take's downloads and describe it for the history (a failed save keeps the take playable)."""
         take_id = uuid.uuid4().hex[:8]
         try:
             take_voice = result.to_voice(name=f"take-{take_id}")
@@ -361,30 +356,78 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
             voice_path = str(take_voice.save(out_dir / f"bark-voice-{take_id}.npz")) if take_voice else None
         except OSError as e:  # e.g. the disk is full: the take still plays, only its downloads are missing
             gr.Warning(f"The take could not be saved for download ({e.strerror or e}); it still plays here.")
-        voice_label = custom["label"] if custom else (preset or NO_VOICE)
-        settings = {**result.settings, "voice": voice_label, "language": language, "seed": result.seed,
-                    "precision": pipe.precision}
+        settings = {**result.settings, "voice": custom["label"] if custom else (preset or NO_VOICE),
+                    "language": language, "seed": result.seed, "precision": pipe.precision}
+        return {"id": take_id, "n": len(history) + 1, "settings": settings, "wav": wav, "npz": voice_path,
+                "bundle": bundle, "tokens": tokens, "duration": result.duration_s, "rtf": result.rtf,
+                "voice": take_voice}
+
+    def generate_sync(text, language, preset, custom, npz_path, text_temp, waveform_temp, fine_temp, top_k, top_p,
+                      min_eos_p, max_duration, seed, random_seed, model, history, speed, n_takes, on_audio, progress,
+                      cancel):
+        try:
+            if not random_seed and (seed is None or float(seed) != int(seed)):
+                raise ValueError(f"seed must be a whole number (or tick 'random'); got {seed!r}")
+            if n_takes is None or float(n_takes) != int(n_takes) or not 1 <= int(n_takes) <= MAX_TAKES:
+                raise ValueError(f"takes must be a whole number from 1 to {MAX_TAKES}; got {n_takes!r}")
+            kw = dict(text_temp=text_temp, waveform_temp=waveform_temp, fine_temp=fine_temp,
+                      top_k=int(top_k) if top_k else None, top_p=None if top_p is None or top_p >= 1 else top_p,
+                      min_eos_p=min_eos_p, max_duration_s=max_duration or None,
+                      seed=secrets.randbelow(2**32) if random_seed else int(seed))
+            if custom:
+                voice = custom["voice"]
+            elif npz_path:  # API callers pass the .npz directly
+                voice = Voice.load(npz_path, name=Path(npz_path).name)
+                custom = {"label": f"uploaded {Path(npz_path).name}", "voice": voice}
+            else:
+                voice = None if preset in (None, NO_VOICE) else preset
+            split_language = language if language != "any" else "en"
+            pipe = pipelines.get(model, "fast" if speed == "fast" else "exact")
+            results = run(pipe, text, voice, split_language, kw, int(n_takes), on_audio, progress, cancel)
+        except GenerationCancelled:
+            raise gr.Error("Generation stopped.") from None
+        except ValueError as e:
+            raise gr.Error(str(e)) from None
+        except Exception as e:  # noqa: BLE001 - the page shows a message and the app keeps serving
+            raise gr.Error(f"Generation failed ({type(e).__name__}: {e}). Try again or change the settings.") from None
+        takes = []
+        for result in results:
+            takes.append(keep_take(pipe, result, history + takes, voice, custom, preset, language, split_language))
+        result, take = results[0], takes[0]
+        history = (history + takes)[-MAX_HISTORY:]
         t = result.timings
-        timing = (f"**{result.duration_s:.2f} s** of audio in {t['total']:.1f} s — real-time factor "
-                  f"**{result.rtf:.2f}** · semantic {t['semantic']:.2f} s · coarse {t['coarse']:.2f} s · "
-                  f"fine {t['fine']:.2f} s · decode {t['decode']:.2f} s · seed **{result.seed}**")
-        take = {"id": take_id, "n": len(history) + 1, "settings": settings, "wav": wav, "npz": voice_path,
-                "bundle": bundle,
-                "duration": result.duration_s, "rtf": result.rtf, "voice": take_voice}
-        history = (history + [take])[-MAX_HISTORY:]
+        batch = f"{len(results)} takes" if len(results) > 1 else f"**{result.duration_s:.2f} s** of audio"
+        timing = (f"{batch} in {t['total']:.1f} s — real-time factor **{result.rtf:.2f}** · semantic "
+                  f"{t['semantic']:.2f} s · coarse {t['coarse']:.2f} s · fine {t['fine']:.2f} s · decode "
+                  f"{t['decode']:.2f} s · seed **{result.seed}**")
+        if "first_audio" in t:
+            timing += f" · first audio after **{t['first_audio']:.1f} s**"
         fig = token_figure(result.semantic_tokens, result.coarse_tokens, result.fine_tokens, result.audio,
                            result.semantic_starts, result.frame_starts, result.sample_starts)
-        return ((result.sample_rate, result.audio), wav, voice_path, tokens, timing, settings, fig,
-                history, history_rows(history), gr.update(choices=history_choices(history), value=take_id),
-                result.seed, take, bundle)
+        others = [gr.update(value=o["wav"], visible=True, label=f"take {i + 2} · seed {o['settings']['seed']} · "
+                            f"{o['duration']:.1f} s") for i, o in enumerate(takes[1:])]
+        others += [gr.update(value=None, visible=False) for _ in range(MAX_TAKES - 1 - len(others))]  # not [x] * n:
+        # Gradio takes each update's value out as it sends it, so one shared dict would lose it
+        return ((result.sample_rate, result.audio), take["wav"], take["npz"], take["tokens"], timing,
+                take["settings"], fig, history, history_rows(history),
+                gr.update(choices=history_choices(history), value=take["id"]), result.seed, take, take["bundle"],
+                *others)
 
     async def generate(text, language, preset, custom, npz_path, text_temp, waveform_temp, fine_temp, top_k, top_p,
-                       min_eos_p, max_duration, seed, random_seed, model, history, speed="exact",
-                       progress=gr.Progress(), request: gr.Request = None):  # noqa: B008 - Gradio's idiom
-        """Runs the generation in a worker thread; Stop cancels this task and the worker ends at its next step."""
+                       min_eos_p, max_duration, seed, random_seed, model, history, speed="exact", n_takes=1,
+                       live=False, progress=gr.Progress(), request: gr.Request = None):  # noqa: B008 - Gradio's idiom
+        """Runs the generation in a worker thread, yielding live audio as it comes; Stop cancels this task and the
+        worker ends at its next step."""
         cancel = threading.Event()
+        loop = asyncio.get_running_loop()
+        chunks: asyncio.Queue = asyncio.Queue()
+
+        def on_audio(audio) -> None:  # called from the worker thread
+            loop.call_soon_threadsafe(chunks.put_nowait, audio)
+
         args = (text, language, preset, custom, npz_path, text_temp, waveform_temp, fine_temp, top_k, top_p,
-                min_eos_p, max_duration, seed, random_seed, model, history, speed, progress, cancel)
+                min_eos_p, max_duration, seed, random_seed, model, history, speed, n_takes,
+                on_audio if live and HAS_FFMPEG else None, progress, cancel)
 
         def work():
             active.add(threading.get_ident())
@@ -393,12 +436,22 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
             finally:
                 active.discard(threading.get_ident())
 
-        try:
-            with stops.register(getattr(request, "session_hash", None), cancel):
-                return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
-        except anyio.get_cancelled_exc_class():
-            cancel.set()
-            raise
+        skip = [gr.skip()] * N_OUTPUTS
+        with stops.register(getattr(request, "session_hash", None), cancel):
+            job = asyncio.ensure_future(anyio.to_thread.run_sync(work, abandon_on_cancel=True))
+            try:
+                while not (job.done() and chunks.empty()):
+                    getter = asyncio.ensure_future(chunks.get())
+                    await asyncio.wait({job, getter}, return_when=asyncio.FIRST_COMPLETED)
+                    if getter.done():
+                        yield [*skip, (C.SAMPLE_RATE, getter.result())]
+                    else:
+                        getter.cancel()
+                yield [*job.result(), gr.skip()]
+            except (asyncio.CancelledError, GeneratorExit):
+                cancel.set()
+                job.cancel()
+                raise
 
     def stop_mine(request: gr.Request) -> None:
         """Stop, on the server: ends this browser session's generations at their next step."""
@@ -494,10 +547,21 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                         speed = gr.Radio(["exact", "fast"], value="exact", label="precision",
                                          info="exact: fp32, identical to Bark's reference; fast: int8 weights")
                 with gr.Row():
+                    n_takes = gr.Slider(1, MAX_TAKES, value=1, step=1, label="takes",
+                                        info="variations (seeds s, s+1, …) made together in one batch")
+                    live = gr.Checkbox(HAS_FFMPEG, label="play while generating", interactive=HAS_FFMPEG,
+                                       info="a live preview of one take; the Result is the full-quality take"
+                                       if HAS_FFMPEG else "needs ffmpeg on the server (not installed)")
+                with gr.Row():
                     go = gr.Button("Generate", variant="primary", elem_id="bark-generate")
                     stop = gr.Button("Stop", variant="stop")
             with gr.Column(scale=5):
+                live_audio = gr.Audio(label="Live preview", streaming=True, autoplay=True, interactive=False,
+                                      elem_id="bark-live", visible=HAS_FFMPEG)
                 audio = gr.Audio(label="Result", autoplay=False, interactive=False, elem_id="bark-audio")
+                with gr.Row():
+                    other_takes = [gr.Audio(interactive=False, autoplay=False, visible=False,
+                                            elem_id=f"bark-take-{i + 2}") for i in range(MAX_TAKES - 1)]
                 timing = gr.Markdown(elem_id="bark-timing")
                 with gr.Row():
                     wav_file = gr.DownloadButton("⬇ WAV", elem_id="bark-wav")
@@ -551,11 +615,11 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                     trigger_mode="always_last", **quick)
         clear_voice.click(lambda: (None, voice_status(None)), None, [custom_voice, voice_info], **quick)
         inputs = [text, language, preset, custom_voice, npz, text_temp, waveform_temp, fine_temp, top_k, top_p,
-                  min_eos_p, max_duration, seed, random_seed, model, history, speed]
+                  min_eos_p, max_duration, seed, random_seed, model, history, speed, n_takes, live]
         event = go.click(generate, inputs,
                          [audio, wav_file, voice_file, tokens_file, timing, settings_json, plot, history, table, pick,
-                          used_seed, last_take, bundle_file], api_name="generate", concurrency_limit=1,
-                         concurrency_id="bark")
+                          used_seed, last_take, bundle_file, *other_takes, live_audio], api_name="generate",
+                         concurrency_limit=1, concurrency_id="bark")
         stop.click(None, cancels=[event])
         stop.click(stop_mine, None, None, **quick)
         use_voice.click(use_take, last_take, [custom_voice, voice_info], **quick)

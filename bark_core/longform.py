@@ -138,14 +138,8 @@ def join_audio(parts: list, sample_rate: int, silence_s: float, crossfade_s: flo
     return out, starts
 
 
-def generate_long(pipe, text: str, *, voice, language: str, settings: LongFormSettings, stages, seed: int,
-                  progress=None):
-    """Generate every chunk from one random stream; see `BarkPipeline.generate_long`."""
-    import dataclasses
-
-    import numpy as np
-
-    from .result import BarkResult
+def plan_chunks(pipe, text: str, language: str, settings: LongFormSettings) -> list[str]:
+    """The chunks `generate_long` would generate, after its checks (one chunk: the text fits one generation)."""
     from .text import check_text, tokenize
 
     norm = check_text(text)
@@ -157,6 +151,21 @@ def generate_long(pipe, text: str, *, voice, language: str, settings: LongFormSe
     if estimate > settings.max_audio_s:
         raise ValueError(f"this text would make about {estimate / 60:.0f} min of audio; at most "
                          f"{settings.max_audio_s / 60:.0f} min per generation (LongFormSettings.max_audio_s)")
+    return chunks
+
+
+def generate_long(pipe, text: str, *, voice, language: str, settings: LongFormSettings, stages, seed: int,
+                  progress=None):
+    """Generate every chunk from one random stream; see `BarkPipeline.generate_long`."""
+    import dataclasses
+
+    import numpy as np
+
+    from .result import BarkResult
+    from .text import check_text
+
+    norm = check_text(text)
+    chunks = plan_chunks(pipe, text, language, settings)
     original = pipe.resolve_voice(voice)
     base = dict(text=norm, voice=original.name if original is not None else None, language=language,
                 model=pipe.name, text_temp=stages.semantic.sampling.temperature,

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Debian's Chromium for the real-browser test (Playwright drives it; no browser download from elsewhere).
+# Debian's Chromium for the real-browser test (Playwright drives it; no browser download from elsewhere), and
+# ffmpeg, which Gradio needs to stream the live preview (the same Debian package a Space gets from packages.txt).
 set -euo pipefail
-if ! command -v chromium >/dev/null 2>&1; then
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 chromium --version
+ffmpeg -version | head -1

@@ -144,13 +144,42 @@ def test_model_that_cannot_be_downloaded_gives_a_clear_message(client, model_dir
 
 def test_readme_client_example(client):
     """The README's gradio_client call, with named parameters, returns audio and tokens."""
-    audio, wav, voice_npz, tokens_npz, timing, settings, plot, table, take, seed, bundle = client.predict(
+    out = client.predict(
         text="Hello! [laughs]", language="en", preset="v2/en_speaker_6", npz_path=None, text_temp=0.7,
         waveform_temp=0.7, fine_temp=0.5, top_k=0, top_p=1.0, min_eos_p=0.2, max_duration=0.5, seed=7,
-        random_seed=False, api_name="/generate")
+        random_seed=False, n_takes=2, live=False, api_name="/generate")
+    audio, wav, voice_npz, tokens_npz, timing, settings, plot, table, take, seed, bundle = out[:11]
+    other_takes = [o.get("value") for o in out[11:14]]  # takes 2..4 as WAV files (None past n_takes)
     tokens = np.load(tokens_npz)
     assert tokens["semantic_tokens"].shape == (25,) and seed == 7
     assert sf.read(audio)[0].shape[0] == tokens["fine_tokens"].shape[1] * C.SAMPLES_PER_FRAME
+    assert sf.read(other_takes[0])[0].size and other_takes[1] is None and "2 takes" in timing
+
+
+def test_live_preview_streams_before_the_take_is_done(client):
+    import app
+
+    if not app.HAS_FFMPEG:
+        pytest.skip("ffmpeg is not installed (Gradio encodes streamed audio with it)")
+    job = client.submit(**{**DEFAULTS, "max_duration": 3.0}, live=True, api_name="/generate")
+    final = job.result(timeout=300)
+    updates = job.outputs()
+    assert len(updates) >= 3, "the live preview should arrive in several pieces before the take"
+    assert all(u[0] is None or isinstance(u[0], dict) for u in updates[:-1])  # only the preview changes meanwhile
+    tokens = np.load(final[3])
+    plain = call(client, max_duration=3.0)  # the same seed without the preview: the same take
+    np.testing.assert_array_equal(np.load(plain[3])["fine_tokens"], tokens["fine_tokens"])
+    assert "first audio after" in final[4]
+
+
+def test_takes_are_batched_and_each_is_in_the_history(client):
+    out = client.predict(**{**DEFAULTS, "max_duration": 1.0}, n_takes=3, api_name="/generate")
+    table = out[7]
+    assert [row[4] for row in table["data"]][-3:] == [7, 8, 9]  # seeds s, s+1, s+2
+    single = call(client, seed=8, max_duration=1.0)
+    assert sf.read(out[11]["value"])[0].tolist() == sf.read(single[1])[0].tolist()  # take 2 == seed 8 alone
+    with pytest.raises(Exception, match="greater than maximum value 4"):
+        client.predict(**DEFAULTS, n_takes=5, api_name="/generate")
 
 
 def test_voice_list_order_and_language_filter():

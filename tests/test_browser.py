@@ -142,6 +142,23 @@ def test_progress_names_the_stage_and_stop_cancels(browser, app_url):  # noqa: F
     page.locator("#bark-timing").get_by_text("real-time factor").wait_for(timeout=180_000)
 
 
+def test_live_preview_and_takes(browser, app_url):  # noqa: F811
+    import app
+
+    page = open_page(browser, app_url)
+    page.locator("#bark-text textarea").fill("Hello world")
+    if app.HAS_FFMPEG:  # the live preview is on by default: its player gets the stream while the take is made
+        page.locator("#bark-generate").click()
+        page.locator("#bark-timing").get_by_text("first audio after").wait_for(timeout=180_000)
+        page.locator("#bark-live audio").first.wait_for(state="attached", timeout=30_000)
+    page.get_by_label("takes").first.fill("3")
+    page.locator("#bark-generate").click()
+    page.locator("#bark-timing").get_by_text("3 takes in").wait_for(timeout=180_000)
+    assert page.locator("#bark-take-2").is_visible() and page.locator("#bark-take-3").is_visible()
+    assert not page.locator("#bark-take-4").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "bark-studio-takes.png"), full_page=True)
+
+
 def test_small_grid_and_bundle_download(browser, app_url, tmp_path):  # noqa: F811
     page = open_page(browser, app_url)
     page.get_by_role("tab", name="Evaluate").click()
