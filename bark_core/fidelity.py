@@ -46,3 +46,30 @@ def stage_fidelity(exact, fast, text_ids: np.ndarray, semantic: np.ndarray, coar
               for m in (exact.fine_model, fast.fine_model)]
     out["fine"] = dict(zip(("kl", "top1"), _compare(*logits), strict=True))
     return out
+
+
+@torch.inference_mode()
+def coarse_logits_windowed(model, semantic: np.ndarray, coarse: np.ndarray, settings: CoarseSettings) -> torch.Tensor:
+    """Teacher-forced coarse logits (n_steps, 1024) of every step of `coarse` (2, T), no voice, under the window
+    schedule of `settings`: what the stage would sample from at each step had it drawn these tokens."""
+    flat = flatten_coarse(coarse)
+    n_steps, window, out = len(flat), settings.sliding_window_len, []
+    for start in range(0, n_steps, window):
+        semantic_idx = int(round(start / C.SEMANTIC_TO_COARSE_RATIO))
+        x_in = coarse_window_input(semantic.astype(np.int64), flat[:start], semantic_idx, settings)
+        n = min(window, n_steps - start)
+        seq = torch.from_numpy(np.hstack([x_in, flat[start : start + n - 1]]))[None]
+        both = slice(C.SEMANTIC_VOCAB_SIZE, C.SEMANTIC_VOCAB_SIZE + 2 * C.CODEBOOK_SIZE)
+        logits = model(seq, all_logits=True, vocab=both)[0, len(x_in) - 1 :]
+        for i in range(n):  # even steps sample codebook 0's entries, odd steps codebook 1's
+            cb = (start + i) % C.N_COARSE_CODEBOOKS
+            out.append(logits[i, cb * C.CODEBOOK_SIZE : (cb + 1) * C.CODEBOOK_SIZE])
+    return torch.stack(out)
+
+
+def coarse_window_fidelity(exact_model, model, semantic: np.ndarray, coarse: np.ndarray,
+                           settings: CoarseSettings) -> dict[str, float]:
+    """KL(exact windows || `settings` windows on `model`) and top-1 agreement over every coarse step."""
+    reference = coarse_logits_windowed(exact_model, semantic, coarse, CoarseSettings())
+    other = coarse_logits_windowed(model, semantic, coarse, settings)
+    return dict(zip(("kl", "top1"), _compare(reference, other), strict=True))

@@ -1,7 +1,9 @@
 """Speed of bark_core against suno's reference on the same random weights of the real sizes.
 
     python -m benchmarks.speed                 # bark-small, 5 s utterance, median of 3 runs, 2 threads
-                                               # (reference, bark_core exact, bark_core fast = int8)
+                                               # (reference, transformers' BarkModel, bark_core exact and fast
+                                               # = int8, 4 takes in one batch in both modes)
+    python -m benchmarks.speed --seconds 12 --impl bark_core_fast_stream   # time to first streamed audio
     python -m benchmarks.speed --size bark --seconds 5 12 --runs 3
 
 Each implementation runs in its own process (clean peak RSS) on the same checkpoint files; stage inputs are the
@@ -173,10 +175,26 @@ def run_takes(folder: Path, seconds: float, seed: int, precision: str, n_takes: 
                 tokens=digest(takes[0].semantic_tokens, takes[0].coarse_tokens, takes[0].fine_tokens))
 
 
+def run_stream(folder: Path, seconds: float, seed: int, precision: str) -> dict:
+    """pipe.stream: the same take as generate, with a preview played while it is made; reports first audio."""
+    from bark_core import BarkPipeline
+
+    pipe = BarkPipeline.from_pretrained(str(folder), device="cpu", precision=precision)
+    chunks = list(pipe.stream(TEXT, seed=seed, min_eos_p=None, max_duration_s=seconds))
+    r = chunks[-1].result
+    t = {s: r.timings[s] for s in STAGES}
+    t["coarse"] += r.timings["preview"]  # the preview runs inside the coarse stage's time
+    return dict(times=t, n_semantic=len(r.semantic_tokens), n_frames=int(r.coarse_tokens.shape[1]),
+                audio_s=r.duration_s, first_audio=r.timings["first_audio"],
+                tokens=digest(r.semantic_tokens, r.coarse_tokens, r.fine_tokens))
+
+
 IMPLS = {"bark_core": run_bark_core, "reference": run_reference, "transformers": run_transformers,
          "bark_core_4_takes": lambda folder, seconds, seed: run_takes(folder, seconds, seed, "exact", 4),
          "bark_core_fast_1_take": lambda folder, seconds, seed: run_takes(folder, seconds, seed, "fast", 1),
          "bark_core_fast_4_takes": lambda folder, seconds, seed: run_takes(folder, seconds, seed, "fast", 4),
+         "bark_core_stream": lambda folder, seconds, seed: run_stream(folder, seconds, seed, "exact"),
+         "bark_core_fast_stream": lambda folder, seconds, seed: run_stream(folder, seconds, seed, "fast"),
          "bark_core_fast": lambda folder, seconds, seed: run_bark_core(folder, seconds, seed, "fast")}
 
 
@@ -193,7 +211,9 @@ def summarize(name: str, out: dict) -> dict:
     med = {s: statistics.median(r["times"][s] for r in rs) for s in STAGES}
     total = sum(med.values())
     audio_s = statistics.median(r["audio_s"] for r in rs)
+    first = [r["first_audio"] for r in rs if "first_audio" in r]
     return dict(name=name, stages=med, total=total, rtf=total / audio_s, audio_s=audio_s,
+                first_audio=statistics.median(first) if first else None,
                 n_semantic=rs[0]["n_semantic"], n_frames=rs[0]["n_frames"], rss=out["peak_rss_mb"],
                 tokens=[r["tokens"] for r in rs])
 
@@ -204,7 +224,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, nargs="+", default=[5.0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--impl", nargs="+", default=["reference", "bark_core", "bark_core_fast"],
+    parser.add_argument("--impl", nargs="+", default=["reference", "transformers", "bark_core", "bark_core_fast",
+                                                      "bark_core_4_takes", "bark_core_fast_1_take",
+                                                      "bark_core_fast_4_takes"],
                         choices=list(IMPLS))
     parser.add_argument("--weights", default=None, help="folder to keep the random weights in (reused)")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
@@ -245,6 +267,9 @@ def report_ratios(rows: list[dict]) -> None:
             what = "take 0's tokens" if "takes" in r["name"] else "tokens"
             print(f"{r['name']} speed-up over the reference (same run): end to end "
                   f"{ref['total'] / r['total']:.2f}x; {ratios}; {what} {same} to the reference's")
+    for r in rows:
+        if r["first_audio"] is not None:
+            print(f"{r['name']}: first audio after {r['first_audio']:.1f} s (median) of {r['total']:.1f} s")
     for name, single in (("bark_core_4_takes", "bark_core"), ("bark_core_fast_4_takes", "bark_core_fast_1_take")):
         if name in by_name and single in by_name:
             print(f"{name}: 4 takes in {by_name[name]['total'] / by_name[single]['total']:.2f}x the time of "

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from bark_core import constants as C
 
@@ -123,3 +124,31 @@ def test_fast_mode_fidelity_proxy(fast_pipe, pipe):
     exact_vs_exact = stage_fidelity(pipe, pipe, encode_text(pipe.tokenizer, "Hello world"), same.semantic_tokens,
                                     same.coarse_tokens, same.fine_tokens)
     assert all(v["kl"] < 1e-9 and v["top1"] == 1.0 for v in exact_vs_exact.values())
+
+
+def test_windowed_teacher_forcing_reproduces_the_coarse_stage_logits(pipe, monkeypatch):
+    """The fidelity proxy's coarse logits are exactly what the stage sampled from, window by window."""
+    import bark_core.stages as stages
+    from bark_core.config import CoarseSettings, SamplingParams
+    from bark_core.fidelity import coarse_logits_windowed, coarse_window_fidelity
+
+    seen = []
+    real_sample = stages.sample
+
+    def recording(logits, params, generator):
+        seen.append(logits.clone())
+        return real_sample(logits, params, generator)
+
+    monkeypatch.setattr(stages, "sample", recording)
+    semantic = pipe.text_to_semantic("Hello world", generator=3, max_duration_s=2.0)
+    seen.clear()
+    settings = CoarseSettings(SamplingParams(0.7), sliding_window_len=60)
+    coarse = stages.generate_coarse(pipe.coarse_model, semantic, None, settings, torch.Generator().manual_seed(0))
+    monkeypatch.undo()
+    forced = coarse_logits_windowed(pipe.coarse_model, semantic, coarse, settings)
+    assert forced.shape == (len(seen), 1024)
+    torch.testing.assert_close(forced, torch.stack(seen), atol=1e-4, rtol=1e-4)
+    same = coarse_window_fidelity(pipe.coarse_model, pipe.coarse_model, semantic, coarse, settings)
+    longer = coarse_window_fidelity(pipe.coarse_model, pipe.coarse_model, semantic, coarse,
+                                    CoarseSettings(sliding_window_len=128))
+    assert same["kl"] < 1e-6 and same["top1"] == 1.0 and longer["kl"] > same["kl"]
