@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from . import constants as C
 
 
@@ -158,3 +160,22 @@ class StageSettings:
         return dict(text_temp=s.sampling.temperature, waveform_temp=self.coarse.sampling.temperature,
                     fine_temp=self.fine.temperature, top_k=s.sampling.top_k, top_p=s.sampling.top_p,
                     min_eos_p=s.min_eos_p, max_duration_s=s.max_duration_s)
+
+
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(seed: object) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) <= MAX_SEED:
+        raise ValueError(f"seed must be a whole number in 0..{MAX_SEED} (or None for a random seed); got {seed!r}")
+    return int(seed)
+
+
+def check_tokens(arr: object, what: str, ndim: int, high: int) -> np.ndarray:
+    """A stage's token input as int64, or a ValueError saying what shape and range are allowed."""
+    a = np.asarray(arr)
+    if a.dtype == object or not np.issubdtype(a.dtype, np.integer) or a.ndim != ndim or a.size == 0:
+        raise ValueError(f"{what} must be a non-empty {ndim}-D integer array; got dtype {a.dtype}, shape {a.shape}")
+    if a.min() < 0 or a.max() >= high:
+        raise ValueError(f"{what} must be in 0..{high - 1}; found {a.min()}..{a.max()}")
+    return a.astype(np.int64)

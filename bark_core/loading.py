@@ -8,8 +8,9 @@ import torch
 
 from . import constants as C
 from .checkpoints import MODEL_KINDS, load_hf_models, load_suno_checkpoint, safe_torch_load
-from .config import DEFAULT_CODEC
+from .config import DEFAULT_CODEC, DEFAULT_VOICES_REPO
 from .hub import CODEC_PATTERNS, TOKENIZER_PATTERNS, HubOptions, ModelSource, local_or_hub
+from .presets import EMBEDDINGS_INDEX
 
 
 def load_models(source: ModelSource) -> tuple[dict[str, torch.nn.Module], torch.nn.Module | None]:
@@ -86,3 +87,24 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if dev.type not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]'; got {device!r}")
     return dev
+
+
+def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy with dynamically quantized int8 Linear layers (weights int8, activations quantized per call)."""
+    import warnings
+
+    with warnings.catch_warnings():  # torch.ao's eager quantization is deprecated in favour of torchao
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8).eval()
+
+
+def default_voices(source: ModelSource) -> str | Path:
+    """Where a model's presets come from: a voices folder beside local weights, else the Hub's suno/bark."""
+    folder = Path(source.name)
+    if folder.is_dir():
+        for candidate in (folder / "voices", folder / "speaker_embeddings", folder):
+            if (candidate / EMBEDDINGS_INDEX).exists() or (candidate / "v2").is_dir():
+                return candidate
+    if source.hf_dir is not None and (source.hf_dir / EMBEDDINGS_INDEX).exists():
+        return source.hf_dir
+    return DEFAULT_VOICES_REPO

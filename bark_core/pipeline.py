@@ -14,49 +14,33 @@ import numpy as np
 import torch
 
 from . import constants as C
-from .config import DEFAULT_VOICES_REPO, CoarseSettings, FineSettings, SamplingParams, SemanticSettings, StageSettings
+from .config import (
+    DEFAULT_VOICES_REPO,
+    CoarseSettings,
+    FineSettings,
+    SamplingParams,
+    SemanticSettings,
+    StageSettings,
+    check_seed,
+    check_tokens,
+)
 from .fine import decode_codes, generate_fine
-from .hub import HubOptions, ModelSource, resolve_model
-from .loading import load_codec, load_models, load_tokenizer, resolve_device
+from .hub import HubOptions, resolve_model
+from .loading import default_voices, load_codec, load_models, load_tokenizer, quantize_int8, resolve_device
 from .longform import LongFormSettings
-from .presets import EMBEDDINGS_INDEX, PresetStore
+from .presets import PresetStore
 from .result import BarkResult
 from .stages import Progress, generate_coarse, generate_coarse_takes, generate_semantic, generate_semantic_takes, report
 from .streaming import StreamChunk, StreamSettings
 from .text import encode_text
 from .voices import Voice
 
-MAX_SEED = 2**63 - 1
 MAX_TAKES = 8  # takes decoded in one batch
 PRECISIONS = ("exact", "fast")
 
 
-def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
-    """A copy with dynamically quantized int8 Linear layers (weights int8, activations quantized per call)."""
-    import warnings
-
-    with warnings.catch_warnings():  # torch.ao's eager quantization is deprecated in favour of torchao
-        warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8).eval()
 VoiceLike = Voice | str | Path | None
 GeneratorLike = torch.Generator | int | None
-
-
-def check_seed(seed: object) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) <= MAX_SEED:
-        raise ValueError(f"seed must be a whole number in 0..{MAX_SEED} (or None for a random seed); got {seed!r}")
-    return int(seed)
-
-
-def _default_voices(source: ModelSource) -> str | Path:
-    folder = Path(source.name)
-    if folder.is_dir():
-        for candidate in (folder / "voices", folder / "speaker_embeddings", folder):
-            if (candidate / EMBEDDINGS_INDEX).exists() or (candidate / "v2").is_dir():
-                return candidate
-    if source.hf_dir is not None and (source.hf_dir / EMBEDDINGS_INDEX).exists():
-        return source.hf_dir
-    return DEFAULT_VOICES_REPO
 
 
 class BarkPipeline:
@@ -110,7 +94,7 @@ class BarkPipeline:
         models, embedded_codec = load_models(source)
         codec_model = embedded_codec if embedded_codec is not None else load_codec(source.codec, hub)
         return cls(models, load_tokenizer(source.tokenizer, hub), codec_model, device=device, offload=offload,
-                   presets=PresetStore(voices or _default_voices(source), hub), name=str(model), precision=precision)
+                   presets=PresetStore(voices or default_voices(source), hub), name=str(model), precision=precision)
 
     # helpers ------------------------------------------------------------------------------------------------
 
@@ -216,7 +200,7 @@ class BarkPipeline:
                            progress: Progress | None = None) -> np.ndarray:
         """Semantic tokens (T_s,) -> coarse codes int64 (2, T_c) in 0..1023, T_c = floor(T_s * 75 / 49.9)."""
         settings = CoarseSettings(SamplingParams(temp, top_k, top_p), max_coarse_history, sliding_window_len)
-        semantic = _check_tokens(semantic, "semantic tokens", 1, C.SEMANTIC_VOCAB_SIZE)
+        semantic = check_tokens(semantic, "semantic tokens", 1, C.SEMANTIC_VOCAB_SIZE)
         v = self.resolve_voice(voice)
         gen = self._generator(generator)
         with self._running(self.coarse_model):
@@ -228,7 +212,7 @@ class BarkPipeline:
                        generator: GeneratorLike = None, progress: Progress | None = None) -> np.ndarray:
         """Coarse codes (2, T) -> fine codes int64 (8, T) in 0..1023 (temp None: greedy)."""
         settings = FineSettings(temp)
-        coarse = _check_tokens(coarse, "coarse codes", 2, C.CODEBOOK_SIZE)
+        coarse = check_tokens(coarse, "coarse codes", 2, C.CODEBOOK_SIZE)
         v = self.resolve_voice(voice)
         gen = self._generator(generator)
         with self._running(self.fine_model):
@@ -237,7 +221,7 @@ class BarkPipeline:
 
     def decode(self, fine: np.ndarray) -> np.ndarray:
         """Fine codes (8, T) -> float32 audio (320 * T,) at 24 kHz."""
-        fine = _check_tokens(fine, "fine codes", 2, C.CODEBOOK_SIZE)
+        fine = check_tokens(fine, "fine codes", 2, C.CODEBOOK_SIZE)
         with self._running(self.codec):
             return decode_codes(self.codec, fine)
 
@@ -356,12 +340,3 @@ def _timed(timings: dict[str, float], key: str) -> Iterator[None]:
     t = time.perf_counter()
     yield
     timings[key] = time.perf_counter() - t
-
-
-def _check_tokens(arr: object, what: str, ndim: int, high: int) -> np.ndarray:
-    a = np.asarray(arr)
-    if a.dtype == object or not np.issubdtype(a.dtype, np.integer) or a.ndim != ndim or a.size == 0:
-        raise ValueError(f"{what} must be a non-empty {ndim}-D integer array; got dtype {a.dtype}, shape {a.shape}")
-    if a.min() < 0 or a.max() >= high:
-        raise ValueError(f"{what} must be in 0..{high - 1}; found {a.min()}..{a.max()}")
-    return a.astype(np.int64)

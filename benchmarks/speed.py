@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 STAGES = ("semantic", "coarse", "fine", "decode")
+DEVICE = "cpu"  # set from --device in each child process
 TEXT = "Hello! This is a benchmark of Bark, the text to audio model, reading one sentence."
 
 
@@ -45,7 +46,7 @@ def run_bark_core(folder: Path, seconds: float, seed: int, precision: str = "exa
 
     from bark_core import BarkPipeline
 
-    pipe = BarkPipeline.from_pretrained(str(folder), device="cpu", precision=precision)
+    pipe = BarkPipeline.from_pretrained(str(folder), device=DEVICE, precision=precision)
     t = {}
     g = torch.Generator().manual_seed(seed)
     t0 = time.perf_counter()
@@ -88,8 +89,8 @@ def run_reference(folder: Path, seconds: float, seed: int) -> dict:
     gen.BertTokenizer = types.SimpleNamespace(from_pretrained=lambda _n: tok)
     with torch.serialization.safe_globals(SAFE_GLOBALS):
         for kind in ("text", "coarse", "fine"):
-            gen.models[kind] = gen._load_model(str(folder / f"{kind}.pt"), "cpu", model_type=kind)
-    gen.models["codec"] = load_codec(folder / "codec", HubOptions())
+            gen.models[kind] = gen._load_model(str(folder / f"{kind}.pt"), DEVICE, model_type=kind)
+    gen.models["codec"] = load_codec(folder / "codec", HubOptions()).to(DEVICE)
     torch.manual_seed(seed)
     t = {}
     t0 = time.perf_counter()
@@ -132,12 +133,12 @@ def run_transformers(folder: Path, seconds: float, seed: int) -> dict:
 
         models = {k: load_suno_checkpoint(folder / f"{k}.pt", k) for k in ("text", "coarse", "fine")}
         write_transformers_folder(hf, models, folder / "codec")
-    model = BarkModel.from_pretrained(str(hf)).eval()
+    model = BarkModel.from_pretrained(str(hf)).eval().to(DEVICE)
     sem_cfg, coarse_cfg, fine_cfg = (BarkSemanticGenerationConfig(), BarkCoarseGenerationConfig(),
                                      BarkFineGenerationConfig())  # the defaults are suno's settings
     tok = load_tokenizer(folder / "tokenizer", HubOptions())
     enc = tok(TEXT, add_special_tokens=False, padding="max_length", max_length=C.TEXT_WINDOW, truncation=True,
-              return_attention_mask=True, return_tensors="pt")
+              return_attention_mask=True, return_tensors="pt").to(DEVICE)
     torch.manual_seed(seed)
     t = {}
     with torch.inference_mode():
@@ -167,7 +168,7 @@ def run_takes(folder: Path, seconds: float, seed: int, precision: str, n_takes: 
     """`n_takes` variations of the utterance in one batched pass (times are the whole batch's)."""
     from bark_core import BarkPipeline
 
-    pipe = BarkPipeline.from_pretrained(str(folder), device="cpu", precision=precision)
+    pipe = BarkPipeline.from_pretrained(str(folder), device=DEVICE, precision=precision)
     takes = pipe.generate_takes(TEXT, n_takes=n_takes, seed=seed, min_eos_p=None, max_duration_s=seconds)
     t = {s: takes[0].timings[s] for s in STAGES}
     return dict(times=t, n_semantic=len(takes[0].semantic_tokens), n_frames=int(takes[0].coarse_tokens.shape[1]),
@@ -179,7 +180,7 @@ def run_stream(folder: Path, seconds: float, seed: int, precision: str) -> dict:
     """pipe.stream: the same take as generate, with a preview played while it is made; reports first audio."""
     from bark_core import BarkPipeline
 
-    pipe = BarkPipeline.from_pretrained(str(folder), device="cpu", precision=precision)
+    pipe = BarkPipeline.from_pretrained(str(folder), device=DEVICE, precision=precision)
     chunks = list(pipe.stream(TEXT, seed=seed, min_eos_p=None, max_duration_s=seconds))
     r = chunks[-1].result
     t = {s: r.timings[s] for s in STAGES}
@@ -198,12 +199,16 @@ IMPLS = {"bark_core": run_bark_core, "reference": run_reference, "transformers":
          "bark_core_fast": lambda folder, seconds, seed: run_bark_core(folder, seconds, seed, "fast")}
 
 
-def child(impl: str, folder: Path, seconds: float, runs: int, threads: int) -> None:
+def child(impl: str, folder: Path, seconds: float, runs: int, threads: int, device: str) -> None:
     import torch
 
+    global DEVICE
+    DEVICE = device
     torch.set_num_threads(threads)
     results = [IMPLS[impl](folder, seconds, seed=r) for r in range(runs)]
-    print(json.dumps(dict(results=results, peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))
+    gpu = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
+    print(json.dumps(dict(results=results, peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                          peak_gpu_mb=gpu)))
 
 
 def summarize(name: str, out: dict) -> dict:
@@ -215,6 +220,7 @@ def summarize(name: str, out: dict) -> dict:
     return dict(name=name, stages=med, total=total, rtf=total / audio_s, audio_s=audio_s,
                 first_audio=statistics.median(first) if first else None,
                 n_semantic=rs[0]["n_semantic"], n_frames=rs[0]["n_frames"], rss=out["peak_rss_mb"],
+                gpu=out.get("peak_gpu_mb"),
                 tokens=[r["tokens"] for r in rs])
 
 
@@ -229,18 +235,20 @@ def main() -> None:
                                                       "bark_core_fast_4_takes"],
                         choices=list(IMPLS))
     parser.add_argument("--weights", default=None, help="folder to keep the random weights in (reused)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (every implementation runs there)")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     folder = Path(args.weights or tempfile.mkdtemp(prefix=f"bark-bench-{args.size}-"))
     if args.child:
-        child(args.child[0], folder, float(args.child[1]), args.runs, args.threads)
+        child(args.child[0], folder, float(args.child[1]), args.runs, args.threads, args.device)
         return
     write_weights(folder, args.size)
     for seconds in args.seconds:
         rows = []
         for impl in args.impl:
             cmd = [sys.executable, "-m", "benchmarks.speed", "--weights", str(folder), "--runs", str(args.runs),
-                   "--threads", str(args.threads), "--size", args.size, "--child", impl, str(seconds)]
+                   "--threads", str(args.threads), "--size", args.size, "--device", args.device, "--child", impl,
+                   str(seconds)]
             proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
             rows.append(summarize(impl, json.loads(proc.stdout.strip().splitlines()[-1])))
         print(f"\n{args.size}, {seconds:g} s utterance, median of {args.runs} runs, {args.threads} threads")
@@ -252,7 +260,7 @@ def main() -> None:
             cells = [f"{r['stages'][s]:.2f} ({counts[s] / r['stages'][s]:.0f}/s, {r['stages'][s] / r['total']:.0%})"
                      for s in STAGES]
             print(f"| {r['name']} | " + " | ".join(cells) + f" | {r['total']:.1f} | {r['rtf']:.2f} | "
-                  f"{r['rss']:.0f} MiB |")
+                  f"{r['rss']:.0f} MiB" + (f" (GPU {r['gpu']:.0f} MiB)" if r["gpu"] else "") + " |")
         report_ratios(rows)
 
 

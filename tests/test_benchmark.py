@@ -1,0 +1,25 @@
+"""The speed harness runs end to end (tiny weights, one run): the code path the README's numbers come from."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from bark_core.random_weights import write_codec, write_suno_files, write_tokenizer
+
+from .conftest import ROOT
+
+
+def test_speed_harness_runs_and_checks_token_identity(tmp_path, tiny_models):
+    write_suno_files(tmp_path, tiny_models)
+    write_tokenizer(tmp_path / "tokenizer")
+    write_codec(tmp_path / "codec")
+    out = subprocess.run([sys.executable, "-m", "benchmarks.speed", "--weights", str(tmp_path), "--runs", "1",
+                          "--seconds", "0.6", "--impl", "reference", "bark_core", "bark_core_4_takes",
+                          "bark_core_stream"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    text = out.stdout
+    assert "| reference |" in text and "| bark_core |" in text
+    assert "bark_core speed-up over the reference (same run)" in text
+    assert text.count("identical to the reference's") == 3  # exact, take 0 of the batch, and the streamed take
+    assert "bark_core_4_takes: 4 takes in" in text and "bark_core_stream: first audio after" in text
