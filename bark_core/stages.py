@@ -158,22 +158,10 @@ def generate_coarse(
     return generate_coarse_takes(model, [semantic], history, settings, [generator], progress)[0]
 
 
-def generate_coarse_takes(
-    model: GPT,
-    semantics: list[np.ndarray],
-    history: tuple[np.ndarray, np.ndarray] | None,
-    settings: CoarseSettings,
-    generators: list[torch.Generator | None],
-    progress: Progress | None = None,
-    rowwise: bool = True,
-) -> list[np.ndarray]:
-    """One take per (semantic tokens, generator), decoded as one batch -> a list of coarse codes (2, T_c_i).
-
-    All takes share the voice and step through the same windows, so their window prefills have the same length;
-    a take leaves the batch when its tokens are done. rowwise: see `model.linear`.
-    """
-    # Only the last window's codes are kept: they are the final ones.
-    return deque(coarse_windows(model, semantics, history, settings, generators, progress, rowwise), maxlen=1)[0]
+def generate_coarse_takes(*args, **kwargs) -> list[np.ndarray]:
+    """`coarse_windows`' final codes: one take per (semantic tokens, generator), decoded as one batch -> a list of
+    coarse codes (2, T_c_i). Same parameters as `coarse_windows`."""
+    return deque(coarse_windows(*args, **kwargs), maxlen=1)[0]  # only the last window's codes are final
 
 
 def coarse_windows(
@@ -185,8 +173,12 @@ def coarse_windows(
     progress: Progress | None = None,
     rowwise: bool = True,
 ) -> Iterator[list[np.ndarray]]:
-    """`generate_coarse_takes`, one window at a time: after each window, every take's codes so far (2, T_c_i)
-    (what streaming plays while the next window is decoded); the last yield is the final codes."""
+    """One take per (semantic tokens, generator), decoded as one batch, one window at a time: after each window,
+    every take's codes so far (2, T_c_i) (what streaming plays meanwhile); the last yield is the final codes.
+
+    All takes share the voice and step through the same windows, so their window prefills have the same length;
+    a take leaves the batch when its tokens are done. rowwise: see `model.linear`.
+    """
     if any(s.ndim != 1 or len(s) == 0 for s in semantics):
         raise ValueError("semantic tokens must be a non-empty 1-D array")
     device = model.transformer.wpe.weight.device

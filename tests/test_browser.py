@@ -147,6 +147,8 @@ def test_live_preview_and_takes(browser, app_url):  # noqa: F811
 
     page = open_page(browser, app_url)
     page.locator("#bark-text textarea").fill("Hello world")
+    page.get_by_text("Advanced", exact=True).click()
+    page.get_by_label("max duration, s (0 = no limit)").fill("2")
     if app.HAS_FFMPEG:  # the live preview is on by default: its player gets the stream while the take is made
         page.locator("#bark-generate").click()
         page.locator("#bark-timing").get_by_text("first audio after").wait_for(timeout=180_000)

@@ -278,21 +278,31 @@ def test_disk_full_when_saving_keeps_the_take(client, monkeypatch):
     assert generate(client, seed=3)[1] is not None
 
 
-def test_stop_ends_the_worker_and_the_next_request_works(client, server):
-    demo = server["demo"]
-    job = client.submit(*{**DEFAULTS, "text": "Hello world. " * 30, "max_duration": 0}.values(), api_name="/generate")
+def wait_until_generating(demo) -> None:
     deadline = time.time() + 60
     while not demo.active_generations and time.time() < deadline:
         time.sleep(0.05)
     assert demo.active_generations, "the generation never started"
-    time.sleep(0.5)
-    fn_index = client._infer_fn_index("/generate", None)
-    httpx.post(server["url"] + "gradio_api/cancel", json={  # what the page's Stop button sends
-        "session_hash": client.session_hash, "fn_index": fn_index, "event_id": job.communicator.event_id})
+
+
+def wait_until_stopped(demo) -> float:
+    """Waits for the workers to end after a Stop; returns when the wait began."""
     t = time.time()
     while demo.active_generations and time.time() - t < 10:
         time.sleep(0.05)
     assert not demo.active_generations, "the worker kept generating after Stop"
+    return t
+
+
+def test_stop_ends_the_worker_and_the_next_request_works(client, server):
+    demo = server["demo"]
+    job = client.submit(*{**DEFAULTS, "text": "Hello world. " * 30, "max_duration": 0}.values(), api_name="/generate")
+    wait_until_generating(demo)
+    time.sleep(0.5)
+    fn_index = client._infer_fn_index("/generate", None)
+    httpx.post(server["url"] + "gradio_api/cancel", json={  # what the page's Stop button sends
+        "session_hash": client.session_hash, "fn_index": fn_index, "event_id": job.communicator.event_id})
+    t = wait_until_stopped(demo)
     assert time.time() - t < 3  # a full generation of this text takes far longer
     still_serving(client)
 
@@ -311,20 +321,14 @@ def test_server_side_stop_ends_only_that_sessions_work(client, server):
 
     demo = server["demo"]
     job = client.submit(*{**DEFAULTS, "text": "Hello world. " * 30, "max_duration": 0}.values(), api_name="/generate")
-    deadline = time.time() + 60
-    while not demo.active_generations and time.time() < deadline:
-        time.sleep(0.05)
-    assert demo.active_generations, "the generation never started"
+    wait_until_generating(demo)
     stop_index = next(i for i, d in enumerate(demo.config["dependencies"])
                       if d.get("backend_fn") and d["targets"] and demo.blocks[d["targets"][0][0]].value == "Stop"
                       and not d.get("cancels") and d["targets"][0][1] == "click")
     httpx.post(server["url"] + "gradio_api/queue/join", json={  # what the Stop button's server half receives
         "data": [], "fn_index": stop_index, "session_hash": client.session_hash, "event_data": None,
         "trigger_id": None})
-    t = time.time()
-    while demo.active_generations and time.time() - t < 10:
-        time.sleep(0.05)
-    assert not demo.active_generations, "the worker kept generating after Stop"
+    wait_until_stopped(demo)
     with pytest.raises(Exception, match="Generation stopped"):
         job.result()
     still_serving(client)
