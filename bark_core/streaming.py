@@ -32,8 +32,10 @@ class StreamSettings:
     """How the preview is cut. Frames are EnCodec frames (75 per second)."""
 
     lookahead_frames: int = 16  # held back until the next window, so the preview's fine model sees a little ahead
-    fine_context_frames: int = 64  # earlier preview fine codes given to the next fine window as its history
-    fine_window: int = 256  # frames per preview fine window (the final take uses the reference's 1024)
+    fine_context_frames: int = 32  # earlier preview fine codes given to the next fine window as its history
+    # Frames per preview fine window (the final take uses the reference's 1024). Its cost is the preview's cost:
+    # the fine model is compute-bound, and a 30-frame chunk still runs a whole window for each of 6 codebooks.
+    fine_window: int = 128
     codec_context_frames: int = 50  # earlier frames decoded again, so the codec's convolutions and LSTM are warm
 
     def __post_init__(self):
