@@ -89,13 +89,15 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
-def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
-    """A copy with dynamically quantized int8 Linear layers (weights int8, activations quantized per call)."""
+def quantize_int8(model: torch.nn.Module, inplace: bool = False) -> torch.nn.Module:
+    """Dynamically quantized int8 Linear layers (weights int8, activations quantized per call): a copy, or with
+    `inplace` the model itself (each fp32 weight is freed as its layer is replaced)."""
     import warnings
 
     with warnings.catch_warnings():  # torch.ao's eager quantization is deprecated in favour of torchao
         warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8).eval()
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8,
+                                                      inplace=inplace).eval()
 
 
 def default_voices(source: ModelSource) -> str | Path:

@@ -51,7 +51,8 @@ class BarkPipeline:
 
     def __init__(self, models: dict[str, torch.nn.Module], tokenizer, codec: torch.nn.Module, *,
                  device: str | torch.device = "auto", offload: bool = False, presets: PresetStore | None = None,
-                 name: str = "bark", precision: str = "exact"):
+                 name: str = "bark", precision: str = "exact", models_are_mine: bool = False):
+        """models_are_mine: nothing else uses `models`, so fast mode may quantize them in place (lower peak memory)."""
         self.device = resolve_device(device)
         self.offload = bool(offload)
         self.name = name
@@ -71,8 +72,9 @@ class BarkPipeline:
         self.fast = precision == "fast" and self.device.type == "cpu"
         if self.fast:  # int8 weights: decoding is memory-bound and int8 GEMMs beat fp32 on CPUs without AMX
             self.weights_fingerprint()  # of the original weights, so bundles name the checkpoint, not the copy
-            self.text_model, self.coarse_model, self.fine_model = (
-                quantize_int8(m) for m in (self.text_model, self.coarse_model, self.fine_model))
+            self.text_model, self.coarse_model, self.fine_model = (quantize_int8(m, inplace=models_are_mine)
+                                                                   for m in (self.text_model, self.coarse_model,
+                                                                             self.fine_model))
         for m in self._all_models():
             m.eval().requires_grad_(False).to("cpu" if self.offload else self.device)
 
@@ -94,7 +96,8 @@ class BarkPipeline:
         models, embedded_codec = load_models(source)
         codec_model = embedded_codec if embedded_codec is not None else load_codec(source.codec, hub)
         return cls(models, load_tokenizer(source.tokenizer, hub), codec_model, device=device, offload=offload,
-                   presets=PresetStore(voices or default_voices(source), hub), name=str(model), precision=precision)
+                   presets=PresetStore(voices or default_voices(source), hub), name=str(model), precision=precision,
+                   models_are_mine=True)
 
     # helpers ------------------------------------------------------------------------------------------------
 

@@ -152,3 +152,11 @@ def test_windowed_teacher_forcing_reproduces_the_coarse_stage_logits(pipe, monke
     longer = coarse_window_fidelity(pipe.coarse_model, pipe.coarse_model, semantic, coarse,
                                     CoarseSettings(sliding_window_len=128))
     assert same["kl"] < 1e-6 and same["top1"] == 1.0 and longer["kl"] > same["kl"]
+
+
+def test_fast_twin_leaves_the_exact_weights_alone(pipe):
+    """with_precision("fast") quantizes copies (the exact pipeline keeps serving); from_pretrained quantizes its
+    own models in place, which keeps the peak memory of a fast pipeline lower."""
+    twin = pipe.with_precision("fast")
+    assert type(pipe.coarse_model.lm_head) is torch.nn.Linear
+    assert type(twin.coarse_model.lm_head) is not torch.nn.Linear
