@@ -167,11 +167,7 @@ def generate_long(pipe, text: str, *, voice, language: str, settings: LongFormSe
     norm = check_text(text)
     chunks = plan_chunks(pipe, text, language, settings)
     original = pipe.resolve_voice(voice)
-    base = dict(text=norm, voice=original.name if original is not None else None, language=language,
-                model=pipe.name, text_temp=stages.semantic.sampling.temperature,
-                waveform_temp=stages.coarse.sampling.temperature, fine_temp=stages.fine.temperature,
-                top_k=stages.semantic.sampling.top_k, top_p=stages.semantic.sampling.top_p,
-                min_eos_p=stages.semantic.min_eos_p, max_duration_s=stages.semantic.max_duration_s)
+    base = {**pipe.describe(norm, original, stages), "language": language}
     gen = pipe.make_generator(seed)
     if len(chunks) == 1:  # exactly `generate`
         one = pipe.run_cascade(chunks[0], original, stages, gen, progress)

@@ -53,16 +53,17 @@ class KVCache:
         self.shape = (self.shape[0], len(rows), *self.shape[2:])
 
 
-def linear(module: nn.Module, x: torch.Tensor, rowwise: bool) -> torch.Tensor:
-    """module(x) for x (B, ..., C_in); with `rowwise`, one batch row at a time.
+def by_row(fn, rowwise: bool, *xs: torch.Tensor) -> torch.Tensor:
+    """fn(*xs) for tensors with a batch axis first; with `rowwise`, one batch row at a time.
 
     Why: a GEMM over B rows sums each dot product in a different order than the single-row product (GEMV) a lone
-    generation runs, so rows computed together would differ from it in the last bits and could, rarely, sample
-    another token. Row by row, batched takes are bitwise equal to single generations (exact mode).
+    generation runs, and the attention kernel splits its work by batch size, so rows computed together would
+    differ from a lone generation in the last bits and could, rarely, sample another token. Row by row, batched
+    takes are bitwise equal to single generations (exact mode).
     """
-    if rowwise and x.shape[0] > 1:
-        return torch.cat([module(x[r : r + 1]) for r in range(x.shape[0])])
-    return module(x)
+    if rowwise and xs[0].shape[0] > 1:
+        return torch.cat([fn(*(x[r : r + 1] for x in xs)) for r in range(xs[0].shape[0])])
+    return fn(*xs)
 
 
 class SelfAttention(nn.Module):
@@ -75,7 +76,7 @@ class SelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int, start: int,
                 rowwise: bool = False) -> torch.Tensor:
         B, T, Cw = x.shape
-        q, k, v = linear(self.c_attn, x, rowwise).split(self.n_embd, dim=2)
+        q, k, v = by_row(self.c_attn, rowwise, x).split(self.n_embd, dim=2)
         q, k, v = (t.view(B, T, self.n_head, Cw // self.n_head).transpose(1, 2) for t in (q, k, v))
         if cache is not None:
             cached_k, cached_v = cache.write(layer, start, k, v)
@@ -86,12 +87,8 @@ class SelfAttention(nn.Module):
                 # attends over the fresh k, v, exactly as the reference does.)
                 k, v = cached_k, cached_v
         causal = self.causal and start == 0 and T > 1
-        if rowwise and B > 1:  # the attention kernel may split its work by batch size too (see `linear`)
-            y = torch.cat([F.scaled_dot_product_attention(q[r : r + 1], k[r : r + 1], v[r : r + 1], is_causal=causal)
-                           for r in range(B)])
-        else:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
-        return linear(self.c_proj, y.transpose(1, 2).contiguous().view(B, T, Cw), rowwise)
+        y = by_row(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=causal), rowwise, q, k, v)
+        return by_row(self.c_proj, rowwise, y.transpose(1, 2).contiguous().view(B, T, Cw))
 
 
 class MLP(nn.Module):
@@ -101,7 +98,7 @@ class MLP(nn.Module):
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
 
     def forward(self, x: torch.Tensor, rowwise: bool = False) -> torch.Tensor:
-        return linear(self.c_proj, F.gelu(linear(self.c_fc, x, rowwise)), rowwise)
+        return by_row(self.c_proj, rowwise, F.gelu(by_row(self.c_fc, rowwise, x)))
 
 
 class Block(nn.Module):
@@ -171,10 +168,7 @@ class GPT(nn.Module):
         for i, block in enumerate(self.transformer.h):
             x = block(x, cache, i, start, rowwise)
         x = self.transformer.ln_f(x)
-        x = x if all_logits else x[:, -1, :]
-        if rowwise and x.shape[0] > 1:
-            return torch.cat([head(self.lm_head, x[r : r + 1], vocab) for r in range(x.shape[0])])
-        return head(self.lm_head, x, vocab)
+        return by_row(lambda x: head(self.lm_head, x, vocab), rowwise, x if all_logits else x[:, -1, :])
 
 
 class FineGPT(nn.Module):
@@ -223,11 +217,11 @@ class FineGPT(nn.Module):
         return head(self.lm_heads[pred_idx - self.config.n_codes_given], x, vocab)
 
 
-def head(linear: nn.Module, x: torch.Tensor, vocab: slice | None) -> torch.Tensor:
+def head(proj: nn.Module, x: torch.Tensor, vocab: slice | None) -> torch.Tensor:
     """Output projection restricted to `vocab` rows of the weight. Each logit is the same dot product as in the
     full projection (bitwise, checked by the parity tests); quantized heads compute all and slice."""
     if vocab is None:
-        return linear(x)
-    if isinstance(linear, nn.Linear):
-        return F.linear(x, linear.weight[vocab])
-    return linear(x)[..., vocab]
+        return proj(x)
+    if isinstance(proj, nn.Linear):
+        return F.linear(x, proj.weight[vocab])
+    return proj(x)[..., vocab]

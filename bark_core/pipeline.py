@@ -30,8 +30,16 @@ from .loading import default_voices, load_codec, load_models, load_tokenizer, qu
 from .longform import LongFormSettings
 from .presets import PresetStore
 from .result import BarkResult
-from .stages import Progress, generate_coarse, generate_coarse_takes, generate_semantic, generate_semantic_takes, report
-from .streaming import StreamChunk, StreamSettings
+from .stages import (
+    Progress,
+    generate_coarse,
+    generate_coarse_takes,
+    generate_semantic,
+    generate_semantic_takes,
+    report,
+    require_speech,
+)
+from .streaming import StreamChunk, StreamSettings, stream_take
 from .text import encode_text
 from .voices import Voice
 
@@ -126,9 +134,8 @@ class BarkPipeline:
     def with_precision(self, precision: str) -> BarkPipeline:
         """A pipeline on the same weights at another precision (sharing tokenizer, codec and presets)."""
         models = dict(text=self.text_model, coarse=self.coarse_model, fine=self.fine_model)
-        twin = BarkPipeline(models, self.tokenizer, self.codec, device=self.device, offload=self.offload,
+        return BarkPipeline(models, self.tokenizer, self.codec, device=self.device, offload=self.offload,
                             presets=self.presets, name=self.name, precision=precision)
-        return twin
 
     @property
     def precision(self) -> str:
@@ -247,7 +254,7 @@ class BarkPipeline:
         """`n_takes` variations of one text, seeds seed, seed+1, ..., decoded together as one batch.
 
         Exact mode: take i is token-identical to `generate(..., seed=seed + i)` (each row's matrix products run
-        alone, see `model.linear`). Fast mode batches the products: decoding reads the weights once for all
+        alone, see `model.by_row`). Fast mode batches the products: decoding reads the weights once for all
         takes, but int8 dynamic quantization scales each product's activations by one number for the whole batch,
         so a take there is close to, not equal to, the single generation with its seed.
         """
@@ -259,7 +266,7 @@ class BarkPipeline:
         encode_text(self.tokenizer, text)
         v = self.resolve_voice(voice)
         takes = self.run_takes(text, v, stages, [self.make_generator(seed + i) for i in range(n_takes)], progress)
-        settings = dict(text=text, voice=v.name if v is not None else None, **stages.arguments(), model=self.name)
+        settings = self.describe(text, v, stages)
         if n_takes > 1:
             settings["takes"] = n_takes  # in fast mode a take depends on its batch; reproduce() needs the size
         return [dataclasses.replace(r, seed=seed + i, settings={**settings, "take": i} if n_takes > 1 else settings)
@@ -275,13 +282,11 @@ class BarkPipeline:
         `streaming`). sampling: generate's text_temp, waveform_temp, fine_temp, top_k, top_p, min_eos_p,
         max_duration_s.
         """
-        from .streaming import stream_take
-
         stages = StageSettings.build(**sampling)
         seed = secrets.randbelow(2**32) if seed is None else check_seed(seed)
         encode_text(self.tokenizer, text)
         v = self.resolve_voice(voice)
-        info = dict(text=text, voice=v.name if v is not None else None, **stages.arguments(), model=self.name)
+        info = self.describe(text, v, stages)
         for chunk in stream_take(self, text, v, stages, seed, settings or StreamSettings(), progress):
             yield chunk if chunk.result is None else dataclasses.replace(
                 chunk, result=dataclasses.replace(chunk.result, settings=info))
@@ -296,20 +301,25 @@ class BarkPipeline:
         """One take per generator: semantic and coarse decode all takes as one batch; fine and the codec run
         take by take (they are compute-bound, and each take has its own length). Timings are the batch's."""
         ids = encode_text(self.tokenizer, text)
-        rowwise = self.precision == "fp32"  # exact mode: batched takes stay bitwise equal to single ones
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         with _timed(timings, "semantic"), self._running(self.text_model):
             semantic = generate_semantic_takes(self.text_model, ids, None if v is None else v.semantic_prompt,
-                                               stages.semantic, gens, progress, rowwise)
-        if any(len(s) == 0 for s in semantic):
-            which = "" if len(gens) == 1 else f" (take {[len(s) for s in semantic].index(0) + 1})"
-            raise ValueError(f"Bark ended the utterance before saying anything{which} (end-of-speech at the first "
-                             "step); try another seed, a lower min_eos_p, or longer text")
+                                               stages.semantic, gens, progress, self.row_exact)
+        require_speech(semantic)
         with _timed(timings, "coarse"), self._running(self.coarse_model):
             coarse = generate_coarse_takes(self.coarse_model, semantic,
                                            None if v is None else (v.semantic_prompt, v.coarse_prompt),
-                                           stages.coarse, gens, progress, rowwise)
+                                           stages.coarse, gens, progress, self.row_exact)
+        fine, audio = self.finish(coarse, v, stages, gens, progress, timings)
+        timings["total"] = time.perf_counter() - t0
+        return [BarkResult(a, s, c, f, None, dict(timings)) for a, s, c, f in zip(audio, semantic, coarse, fine,
+                                                                                   strict=True)]
+
+    def finish(self, coarse: list[np.ndarray], v: Voice | None, stages: StageSettings, gens: list[torch.Generator],
+               progress: Progress | None, timings: dict[str, float]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Fine codes (8, T_i) and audio of each take's coarse codes (2, T_i), take by take (compute-bound, and
+        each take has its own length), timing "fine" and "decode" into `timings`."""
         with _timed(timings, "fine"), self._running(self.fine_model):
             fine = [generate_fine(self.fine_model, c, None if v is None else v.fine_prompt, stages.fine, g, progress)
                     for c, g in zip(coarse, gens, strict=True)]
@@ -317,9 +327,16 @@ class BarkPipeline:
             report(progress, "decode", 0, 1)
             audio = [decode_codes(self.codec, f) for f in fine]
             report(progress, "decode", 1, 1)
-        timings["total"] = time.perf_counter() - t0
-        return [BarkResult(a, s, c, f, None, dict(timings)) for a, s, c, f in zip(audio, semantic, coarse, fine,
-                                                                                   strict=True)]
+        return fine, audio
+
+    @property
+    def row_exact(self) -> bool:
+        """Exact mode: batched takes run their rows one at a time, staying bitwise equal to single ones."""
+        return self.precision == "fp32"
+
+    def describe(self, text: str, v: Voice | None, stages: StageSettings) -> dict:
+        """The settings a result records: text, voice, every sampling setting and the model."""
+        return dict(text=text, voice=v.name if v is not None else None, **stages.arguments(), model=self.name)
 
     def generate_long(self, text: str, *, voice: VoiceLike = None, language: str = "en",
                       settings: LongFormSettings | None = None, text_temp: float = C.DEFAULT_TEXT_TEMP,

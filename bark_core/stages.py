@@ -64,7 +64,7 @@ def generate_semantic_takes(
 ) -> list[np.ndarray]:
     """One take per generator, decoded as one batch: a list of semantic token arrays (T_s_i,).
 
-    The takes share the prompt, so it is prefilled once. rowwise: see `model.linear` (exact mode keeps it on).
+    The takes share the prompt, so it is prefilled once. rowwise: see `model.by_row` (exact mode keeps it on).
     """
     device = model.transformer.wpe.weight.device
     idx = torch.from_numpy(semantic_input(text_ids, history))[None].to(device)
@@ -100,6 +100,14 @@ def generate_semantic_takes(
         pos += 1
     report(progress, "semantic", C.SEMANTIC_MAX_STEPS, C.SEMANTIC_MAX_STEPS)
     return [np.asarray(out, dtype=np.int64) for out in outs]
+
+
+def require_speech(semantics: list[np.ndarray]) -> None:
+    """A take whose semantic stage ended before its first token cannot go on: say so, naming the take."""
+    if any(len(s) == 0 for s in semantics):
+        which = "" if len(semantics) == 1 else f" (take {[len(s) for s in semantics].index(0) + 1})"
+        raise ValueError(f"Bark ended the utterance before saying anything{which} (end-of-speech at the first "
+                         "step); try another seed, a lower min_eos_p, or longer text")
 
 
 def flatten_coarse(codes: np.ndarray) -> np.ndarray:
@@ -177,7 +185,7 @@ def coarse_windows(
     every take's codes so far (2, T_c_i) (what streaming plays meanwhile); the last yield is the final codes.
 
     All takes share the voice and step through the same windows, so their window prefills have the same length;
-    a take leaves the batch when its tokens are done. rowwise: see `model.linear`.
+    a take leaves the batch when its tokens are done. rowwise: see `model.by_row`.
     """
     if any(s.ndim != 1 or len(s) == 0 for s in semantics):
         raise ValueError("semantic tokens must be a non-empty 1-D array")

@@ -22,7 +22,7 @@ from . import constants as C
 from .config import FineSettings, StageSettings
 from .fine import decode_codes, generate_fine
 from .result import BarkResult
-from .stages import Progress, coarse_windows, generate_semantic, report
+from .stages import Progress, coarse_windows, generate_semantic, require_speech
 from .text import encode_text
 from .voices import Voice
 
@@ -99,15 +99,13 @@ def stream_take(pipe, text: str, voice: Voice | None, stages: StageSettings, see
     with pipe._running(pipe.text_model):
         semantic = generate_semantic(pipe.text_model, encode_text(pipe.tokenizer, text),
                                      None if voice is None else voice.semantic_prompt, stages.semantic, gen, progress)
-    if len(semantic) == 0:
-        raise ValueError("Bark ended the utterance before saying anything (end-of-speech at the first step); "
-                         "try another seed, a lower min_eos_p, or longer text")
+    require_speech([semantic])
     timings["semantic"] = time.perf_counter() - t0
     preview = _Preview(pipe, voice, stages, settings, seed)
     history = None if voice is None else (voice.semantic_prompt, voice.coarse_prompt)
     with pipe._running(pipe.coarse_model):
         windows = coarse_windows(pipe.coarse_model, [semantic], history, stages.coarse, [gen], progress,
-                                 pipe.precision == "fp32")
+                                 pipe.row_exact)
         coarse = None
         for (coarse,) in windows:
             ready = coarse.shape[1] - settings.lookahead_frames
@@ -116,17 +114,7 @@ def stream_take(pipe, text: str, voice: Voice | None, stages: StageSettings, see
     timings["coarse"] = time.perf_counter() - t0 - timings["semantic"] - timings.get("preview", 0.0)
     if coarse.shape[1] > preview.fine.shape[1]:  # the held-back tail
         yield preview.chunk(coarse, coarse.shape[1], timings, t0)
-    t1 = time.perf_counter()
-    with pipe._running(pipe.fine_model):
-        fine = generate_fine(pipe.fine_model, coarse, None if voice is None else voice.fine_prompt, stages.fine, gen,
-                             progress)
-    timings["fine"] = time.perf_counter() - t1
-    t1 = time.perf_counter()
-    with pipe._running(pipe.codec):
-        report(progress, "decode", 0, 1)
-        audio = decode_codes(pipe.codec, fine)
-        report(progress, "decode", 1, 1)
-    timings["decode"] = time.perf_counter() - t1
+    (fine,), (audio,) = pipe.finish([coarse], voice, stages, [gen], progress, timings)
     timings["total"] = time.perf_counter() - t0
     result = BarkResult(audio, semantic, coarse, fine, seed, timings)
     yield StreamChunk(np.zeros(0, np.float32), len(audio) / C.SAMPLE_RATE, result)
