@@ -156,7 +156,7 @@ def plan_chunks(pipe, text: str, language: str, settings: LongFormSettings) -> l
 
 def generate_long(pipe, text: str, *, voice, language: str, settings: LongFormSettings, stages, seed: int,
                   progress=None):
-    """Generate every chunk from one random stream; see `BarkPipeline.generate_long`."""
+    """Generate the chunks one after another from the same random streams; see `BarkPipeline.generate_long`."""
     import dataclasses
 
     import numpy as np
@@ -168,9 +168,9 @@ def generate_long(pipe, text: str, *, voice, language: str, settings: LongFormSe
     chunks = plan_chunks(pipe, text, language, settings)
     original = pipe.resolve_voice(voice)
     base = {**pipe.describe(norm, original, stages), "language": language}
-    gen = pipe.make_generator(seed)
+    streams = pipe.make_streams(seed)
     if len(chunks) == 1:  # exactly `generate`
-        one = pipe.run_cascade(chunks[0], original, stages, gen, progress)
+        one = pipe.run_cascade(chunks[0], original, stages, streams, progress)
         return dataclasses.replace(one, seed=seed, settings=base, chunks=tuple(chunks))
     # Chunk ends use a lower EOS threshold: the reference's 0.2 lets a chunk trail off into noise.
     stages = dataclasses.replace(stages, semantic=dataclasses.replace(stages.semantic,
@@ -184,7 +184,7 @@ def generate_long(pipe, text: str, *, voice, language: str, settings: LongFormSe
             else:
                 current = anchor
         used.append(current)
-        r = pipe.run_cascade(chunk.strip(), current, stages, gen, _chunk_progress(progress, k, len(chunks)))
+        r = pipe.run_cascade(chunk.strip(), current, stages, streams, _chunk_progress(progress, k, len(chunks)))
         results.append(r)
         if anchor is None:  # no voice given: the first chunk's speaker is the voice for the rest
             anchor = _voice_or(r, None)

@@ -30,6 +30,7 @@ from .loading import default_voices, load_codec, load_models, load_tokenizer, qu
 from .longform import LongFormSettings
 from .presets import PresetStore
 from .result import BarkResult
+from .sampling import StageStreams, stage_streams
 from .stages import (
     Progress,
     generate_coarse,
@@ -169,8 +170,13 @@ class BarkPipeline:
                                            device="cpu" if self.offload else str(self.device), hub=self.presets.hub)
 
     def make_generator(self, seed: int) -> torch.Generator:
-        """The generator every stage of one generation draws from, in order (semantic, coarse, fine)."""
+        """One generator on this pipeline's device, seeded by `seed`."""
         return torch.Generator(device=self.device).manual_seed(check_seed(seed))
+
+    def make_streams(self, seed: int) -> StageStreams:
+        """The random streams of the take seeded by `seed`: exact mode draws every stage from one generator in the
+        reference's order; other precisions give each stage its own (see `sampling.StageStreams`)."""
+        return stage_streams(check_seed(seed), self.device, split=not self.row_exact)
 
     def _generator(self, generator: GeneratorLike) -> torch.Generator:
         if isinstance(generator, torch.Generator):
@@ -265,7 +271,7 @@ class BarkPipeline:
         check_seed(seed + n_takes - 1)
         encode_text(self.tokenizer, text)
         v = self.resolve_voice(voice)
-        takes = self.run_takes(text, v, stages, [self.make_generator(seed + i) for i in range(n_takes)], progress)
+        takes = self.run_takes(text, v, stages, [self.make_streams(seed + i) for i in range(n_takes)], progress)
         settings = self.describe(text, v, stages)
         if n_takes > 1:
             settings["takes"] = n_takes  # in fast mode a take depends on its batch; reproduce() needs the size
@@ -291,12 +297,12 @@ class BarkPipeline:
             yield chunk if chunk.result is None else dataclasses.replace(
                 chunk, result=dataclasses.replace(chunk.result, settings=info))
 
-    def run_cascade(self, text: str, v: Voice | None, stages: StageSettings, gen: torch.Generator,
+    def run_cascade(self, text: str, v: Voice | None, stages: StageSettings, streams: StageStreams,
                     progress: Progress | None = None) -> BarkResult:
-        """All four stages for validated inputs, drawing from `gen` in order (semantic, coarse, fine)."""
-        return self.run_takes(text, v, stages, [gen], progress)[0]
+        """All four stages for validated inputs, each drawing from its stream in `streams`."""
+        return self.run_takes(text, v, stages, [streams], progress)[0]
 
-    def run_takes(self, text: str, v: Voice | None, stages: StageSettings, gens: list[torch.Generator],
+    def run_takes(self, text: str, v: Voice | None, stages: StageSettings, streams: list[StageStreams],
                   progress: Progress | None = None) -> list[BarkResult]:
         """One take per generator: semantic and coarse decode all takes as one batch; fine and the codec run
         take by take (they are compute-bound, and each take has its own length). Timings are the batch's."""
@@ -305,13 +311,14 @@ class BarkPipeline:
         t0 = time.perf_counter()
         with _timed(timings, "semantic"), self._running(self.text_model):
             semantic = generate_semantic_takes(self.text_model, ids, None if v is None else v.semantic_prompt,
-                                               stages.semantic, gens, progress, self.row_exact)
+                                               stages.semantic, [s.semantic for s in streams], progress,
+                                               self.row_exact)
         require_speech(semantic)
         with _timed(timings, "coarse"), self._running(self.coarse_model):
             coarse = generate_coarse_takes(self.coarse_model, semantic,
                                            None if v is None else (v.semantic_prompt, v.coarse_prompt),
-                                           stages.coarse, gens, progress, self.row_exact)
-        fine, audio = self.finish(coarse, v, stages, gens, progress, timings)
+                                           stages.coarse, [s.coarse for s in streams], progress, self.row_exact)
+        fine, audio = self.finish(coarse, v, stages, [s.fine for s in streams], progress, timings)
         timings["total"] = time.perf_counter() - t0
         return [BarkResult(a, s, c, f, None, dict(timings)) for a, s, c, f in zip(audio, semantic, coarse, fine,
                                                                                    strict=True)]

@@ -7,6 +7,9 @@ the same widths in the same order from one generator is what makes our tokens eq
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
+
 import torch
 
 from .config import SamplingParams
@@ -48,3 +51,35 @@ def sample(
     probs = torch.softmax(logits / params.temperature, dim=-1)
     tokens = torch.multinomial(probs, num_samples=1, generator=generator)
     return (tokens if probs.dim() == 1 else tokens[:, 0]), probs
+
+
+@dataclass(frozen=True)
+class StageStreams:
+    """The random streams one take's stages draw from.
+
+    Exact mode: one generator for all three, drawn in the reference's order (semantic, coarse, fine), which is what
+    makes its tokens equal the reference's; the stages must then run one after the other. Fast mode: one generator
+    per stage, so a take does not depend on how its stages are interleaved (streaming starts coarse windows while
+    the semantic stage is still drawing).
+    """
+
+    semantic: torch.Generator
+    coarse: torch.Generator
+    fine: torch.Generator
+
+    @property
+    def split(self) -> bool:
+        return self.semantic is not self.coarse
+
+
+def stage_streams(seed: int, device: torch.device, split: bool) -> StageStreams:
+    """The streams of the take seeded by `seed` (0 <= seed < 2**32): `split` gives each stage its own, seeded by
+    a hash of (seed, stage) so that no stage shares a stream with another take's (take i uses seed + i)."""
+    if not split:
+        gen = torch.Generator(device=device).manual_seed(seed)
+        return StageStreams(gen, gen, gen)
+    gens = []
+    for stage in ("semantic", "coarse", "fine"):
+        digest = hashlib.blake2b(f"bark-studio:{seed}:{stage}".encode(), digest_size=8).digest()
+        gens.append(torch.Generator(device=device).manual_seed(int.from_bytes(digest, "little")))
+    return StageStreams(*gens)

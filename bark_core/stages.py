@@ -6,6 +6,7 @@ reference's windows, trimming and sampling order exactly (see `constants.py` for
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 
@@ -52,7 +53,6 @@ def generate_semantic(
     return generate_semantic_takes(model, text_ids, history, settings, [generator], progress)[0]
 
 
-@torch.inference_mode()
 def generate_semantic_takes(
     model: GPT,
     text_ids: np.ndarray,
@@ -66,6 +66,22 @@ def generate_semantic_takes(
 
     The takes share the prompt, so it is prefilled once. rowwise: see `model.by_row` (exact mode keeps it on).
     """
+    outs, _ = deque(semantic_steps(model, text_ids, history, settings, generators, progress, rowwise), maxlen=1)[0]
+    return [np.asarray(out, dtype=np.int64) for out in outs]
+
+
+@torch.inference_mode()
+def semantic_steps(
+    model: GPT,
+    text_ids: np.ndarray,
+    history: np.ndarray | None,
+    settings: SemanticSettings,
+    generators: list[torch.Generator | None],
+    progress: Progress | None = None,
+    rowwise: bool = True,
+) -> Iterator[tuple[list[list[int]], list[bool]]]:
+    """`generate_semantic_takes` one step at a time: after each step, every take's tokens so far (lists that the
+    next steps extend) and whether each take is done. The last yield has every take done."""
     device = model.transformer.wpe.weight.device
     idx = torch.from_numpy(semantic_input(text_ids, history))[None].to(device)
     embeds = model.merged_context_embeddings(idx)
@@ -96,10 +112,42 @@ def generate_semantic_takes(
         if len(going) < len(active):
             cache.keep(going)
             active = [active[row] for row in going]
+        yield outs, [take not in active for take in range(n_takes)]
         logits = model(torch.cat(tokens).view(-1, 1), cache=cache, start=pos, vocab=vocab, rowwise=rowwise)
         pos += 1
     report(progress, "semantic", C.SEMANTIC_MAX_STEPS, C.SEMANTIC_MAX_STEPS)
-    return [np.asarray(out, dtype=np.int64) for out in outs]
+    yield outs, [True] * n_takes
+
+
+class SemanticFeed:
+    """Each take's semantic tokens as the coarse stage asks for them: complete arrays, or steps of
+    `semantic_steps` drawn only when a coarse window needs more tokens (streaming's interleaved stages)."""
+
+    def __init__(self, steps: Iterator[tuple[list, list[bool]]]):
+        self._steps = steps
+        self.tokens, self.done = next(steps)
+        self.seconds = 0.0  # spent drawing semantic steps
+
+    @classmethod
+    def complete(cls, semantics: list[np.ndarray]) -> SemanticFeed:
+        if any(s.ndim != 1 or len(s) == 0 for s in semantics):
+            raise ValueError("semantic tokens must be a non-empty 1-D array")
+        return cls(iter([(semantics, [True] * len(semantics))]))
+
+    def pull(self, n_tokens: int | None = None) -> None:
+        """Draw steps until every take is done or has `n_tokens` tokens (None: until all are done)."""
+        t = time.perf_counter()
+        while not all(d or (n_tokens is not None and len(x) >= n_tokens) for x, d in zip(self.tokens, self.done,
+                                                                                        strict=True)):
+            self.tokens, self.done = next(self._steps)
+        self.seconds += time.perf_counter() - t
+        ended = [d and len(x) == 0 for x, d in zip(self.tokens, self.done, strict=True)]
+        if any(ended):  # a take that ended before its first token: say so now, not after the others' windows
+            require_speech([np.zeros(0 if e else 1) for e in ended])
+
+    def arrays(self) -> list[np.ndarray]:
+        """Every take's tokens so far (T_s_i,)."""
+        return [np.asarray(x, dtype=np.int64) for x in self.tokens]
 
 
 def require_speech(semantics: list[np.ndarray]) -> None:
@@ -143,6 +191,14 @@ def n_coarse_steps(n_semantic: int) -> int:
     return int(round(np.floor(n_semantic * ratio / C.N_COARSE_CODEBOOKS) * C.N_COARSE_CODEBOOKS))
 
 
+def semantic_needed(n_coarse: int) -> int:
+    """The fewest semantic tokens for which `n_coarse_steps` reaches `n_coarse`."""
+    n = max(0, int(np.floor(n_coarse / C.SEMANTIC_TO_COARSE_RATIO)) - 2)
+    while n_coarse_steps(n) < n_coarse:
+        n += 1
+    return n
+
+
 def coarse_window_input(
     x_semantic: np.ndarray, x_coarse: np.ndarray, semantic_idx: int, settings: CoarseSettings
 ) -> np.ndarray:
@@ -174,7 +230,7 @@ def generate_coarse_takes(*args, **kwargs) -> list[np.ndarray]:
 
 def coarse_windows(
     model: GPT,
-    semantics: list[np.ndarray],
+    semantics: list[np.ndarray] | SemanticFeed,
     history: tuple[np.ndarray, np.ndarray] | None,
     settings: CoarseSettings,
     generators: list[torch.Generator | None],
@@ -185,37 +241,44 @@ def coarse_windows(
     every take's codes so far (2, T_c_i) (what streaming plays meanwhile); the last yield is the final codes.
 
     All takes share the voice and step through the same windows, so their window prefills have the same length;
-    a take leaves the batch when its tokens are done. rowwise: see `model.by_row`.
+    a take leaves the batch when its tokens are done. rowwise: see `model.by_row`. semantics: complete token
+    arrays, or a `SemanticFeed` still drawing them: a window starts once the semantic tokens it reads exist, which
+    is all the reference's windows depend on (their slice of 256 tokens, and whether the take goes on).
     """
-    if any(s.ndim != 1 or len(s) == 0 for s in semantics):
-        raise ValueError("semantic tokens must be a non-empty 1-D array")
+    feed = semantics if isinstance(semantics, SemanticFeed) else SemanticFeed.complete(semantics)
     device = model.transformer.wpe.weight.device
     if history is not None:
         sem_hist, coarse_hist = coarse_histories(history[0], history[1], settings.max_coarse_history)
     else:
         sem_hist, coarse_hist = np.zeros(0, np.int64), np.zeros(0, np.int64)
-    n_steps = [n_coarse_steps(len(s)) for s in semantics]
-    x_semantic = [np.hstack([sem_hist, s.astype(np.int64)]) for s in semantics]
-    x_coarse = np.zeros((len(semantics), len(coarse_hist) + max(n_steps)), dtype=np.int64)
-    x_coarse[:, : len(coarse_hist)] = coarse_hist
-    filled = len(coarse_hist)
     window = settings.sliding_window_len
-    n_windows = int(np.ceil(max(n_steps) / window))
-    cache = KVCache(model.config, len(semantics), C.COARSE_SEMANTIC_WINDOW + 1 + settings.max_coarse_history + window,
+    max_semantic_history = int(np.floor(settings.max_coarse_history / C.SEMANTIC_TO_COARSE_RATIO))
+    longest = max(len(x) for x in feed.tokens) if all(feed.done) else C.SEMANTIC_MAX_STEPS
+    x_coarse = np.zeros((len(generators), len(coarse_hist) + n_coarse_steps(longest)), dtype=np.int64)
+    x_coarse[:, : len(coarse_hist)] = coarse_hist
+    filled, n_step, w = len(coarse_hist), 0, 0
+    cache = KVCache(model.config, len(generators), C.COARSE_SEMANTIC_WINDOW + 1 + settings.max_coarse_history + window,
                     device)
-    n_step = 0
-    active = list(range(len(semantics)))  # the take each cache row belongs to
-    for w in range(n_windows):
-        active = [t for t in active if n_step < n_steps[t]]
+    active = list(range(len(generators)))  # the take each cache row belongs to
+    while True:
         semantic_idx = len(sem_hist) + int(round(n_step / C.SEMANTIC_TO_COARSE_RATIO))
-        x_in = np.stack([coarse_window_input(x_semantic[t], x_coarse[t, :filled], semantic_idx, settings)
-                         for t in active])
+        first = max(0, semantic_idx - max_semantic_history)
+        # A take still drawing needs this window's whole slice, and enough tokens to go on through the window.
+        feed.pull(max(first + C.COARSE_SEMANTIC_WINDOW - len(sem_hist), semantic_needed(n_step + window)))
+        semantic = feed.arrays()
+        n_steps = [n_coarse_steps(len(s)) for s in semantic]  # final for takes done, a lower bound for the rest
+        active = [t for t in active if n_step < n_steps[t]]
+        if not active:
+            return
+        x_in = np.stack([coarse_window_input(np.hstack([sem_hist, semantic[t]]), x_coarse[t, :filled],
+                                             semantic_idx, settings) for t in active])
         with torch.inference_mode():
             active = _coarse_window(model, torch.from_numpy(x_in).to(device), x_coarse, filled, n_step, n_steps,
                                     active, cache, settings, generators, rowwise)
         filled += min(window, max(n_steps) - n_step)
         n_step += min(window, max(n_steps) - n_step)
-        report(progress, "coarse", w + 1, n_windows)
+        w += 1
+        report(progress, "coarse", w, max(w, int(np.ceil(max(n_steps) / window))))
         yield [unflatten_coarse(x_coarse[t, len(coarse_hist) : len(coarse_hist) + min(n, n_step) // 2 * 2])
                for t, n in enumerate(n_steps)]
 

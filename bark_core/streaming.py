@@ -1,9 +1,14 @@
 """Streaming: audio to listen to while the take is still being made.
 
-The semantic tokens come first, all of them, so the one random stream is drawn in the reference's order. Then
-each coarse window is played as soon as it is done: its new frames go through a short fine window and the codec,
+Each coarse window is played as soon as it is done: its new frames go through a short fine window and the codec,
 with earlier frames as context so that joins are seamless. After the last window, fine and the codec run over the
 whole take exactly as `generate` runs them, so the final result equals `generate(..., seed=seed)` token for token.
+
+When the first window starts depends on the random streams (`sampling.StageStreams`). In exact mode every stage
+draws from one stream in the reference's order, so all semantic tokens come first. In fast mode each stage has its
+own stream, so the stages interleave: a coarse window starts as soon as the semantic tokens it reads exist (the
+first needs 256 of them, or 47 past a voice's history), and the first audio comes long before the semantic stage
+ends. Either way the take does not depend on the order.
 
 The streamed audio is a preview of that take: the same coarse codes (the words, voice and timing you hear are the
 take's), but fine codes from short windows and from their own random stream, so it differs from the final take in
@@ -12,6 +17,7 @@ fine detail. The take to keep and download is the final one.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +28,7 @@ from . import constants as C
 from .config import FineSettings, StageSettings
 from .fine import decode_codes, generate_fine
 from .result import BarkResult
-from .stages import Progress, coarse_windows, generate_semantic, require_speech
+from .stages import Progress, SemanticFeed, coarse_windows, semantic_steps
 from .text import encode_text
 from .voices import Voice
 
@@ -64,7 +70,7 @@ class _Preview:
         self.pipe, self.settings = pipe, settings
         self.fine_settings = FineSettings(stages.fine.temperature)
         self.history = None if voice is None else voice.fine_prompt
-        self.generator = pipe.make_generator(seed)  # its own stream: the take's draws stay in the reference's order
+        self.generator = pipe.make_generator(seed)  # its own stream: the take's streams are not touched
         self.fine = np.zeros((C.N_FINE_CODEBOOKS, 0), dtype=np.int64)
 
     def chunk(self, coarse: np.ndarray, end: int, timings: dict[str, float], t0: float) -> StreamChunk:
@@ -95,26 +101,32 @@ def stream_take(pipe, text: str, voice: Voice | None, stages: StageSettings, see
     """Yield preview audio after each coarse window, then the final take (see the module's docstring)."""
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    gen = pipe.make_generator(seed)
+    streams = pipe.make_streams(seed)
+    # Offloading moves one model at a time onto the accelerator: interleaving would move them at every window.
+    interleave = streams.split and not pipe.offload
     with pipe._running(pipe.text_model):
-        semantic = generate_semantic(pipe.text_model, encode_text(pipe.tokenizer, text),
-                                     None if voice is None else voice.semantic_prompt, stages.semantic, gen, progress)
-    require_speech([semantic])
-    timings["semantic"] = time.perf_counter() - t0
+        feed = SemanticFeed(semantic_steps(pipe.text_model, encode_text(pipe.tokenizer, text),
+                                           None if voice is None else voice.semantic_prompt, stages.semantic,
+                                           [streams.semantic], progress, pipe.row_exact))
+        if not interleave:
+            feed.pull()
     preview = _Preview(pipe, voice, stages, settings, seed)
     history = None if voice is None else (voice.semantic_prompt, voice.coarse_prompt)
-    with pipe._running(pipe.coarse_model):
-        windows = coarse_windows(pipe.coarse_model, [semantic], history, stages.coarse, [gen], progress,
-                                 pipe.row_exact)
+    t_coarse = time.perf_counter()
+    with pipe._running(pipe.text_model) if interleave else contextlib.nullcontext(), pipe._running(pipe.coarse_model):
         coarse = None
-        for (coarse,) in windows:
+        for (coarse,) in coarse_windows(pipe.coarse_model, feed, history, stages.coarse, [streams.coarse], progress,
+                                        pipe.row_exact):
             ready = coarse.shape[1] - settings.lookahead_frames
             if ready > preview.fine.shape[1]:
                 yield preview.chunk(coarse, ready, timings, t0)
-    timings["coarse"] = time.perf_counter() - t0 - timings["semantic"] - timings.get("preview", 0.0)
+    timings["semantic"] = feed.seconds
+    timings["coarse"] = time.perf_counter() - t_coarse - timings.get("preview", 0.0) - (feed.seconds if interleave
+                                                                                         else 0.0)
     if coarse.shape[1] > preview.fine.shape[1]:  # the held-back tail
         yield preview.chunk(coarse, coarse.shape[1], timings, t0)
-    (fine,), (audio,) = pipe.finish([coarse], voice, stages, [gen], progress, timings)
+    (fine,), (audio,) = pipe.finish([coarse], voice, stages, [streams.fine], progress, timings)
     timings["total"] = time.perf_counter() - t0
+    (semantic,) = feed.arrays()
     result = BarkResult(audio, semantic, coarse, fine, seed, timings)
     yield StreamChunk(np.zeros(0, np.float32), len(audio) / C.SAMPLE_RATE, result)

@@ -4,6 +4,7 @@
                                                # (reference, transformers' BarkModel, bark_core exact and fast
                                                # = int8, 4 takes in one batch in both modes)
     python -m benchmarks.speed --seconds 12 --impl bark_core_fast_stream   # time to first streamed audio
+    python -m benchmarks.speed --seconds 12 --impl bark_core_fast_stream --voice v2/en_speaker_6.npz  # with a voice
     python -m benchmarks.speed --size bark --seconds 5 12 --runs 3
 
 Each implementation runs in its own process (clean peak RSS) on the same checkpoint files; stage inputs are the
@@ -28,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 STAGES = ("semantic", "coarse", "fine", "decode")
 DEVICE = "cpu"  # set from --device in each child process
+VOICE = None  # set from --voice in each child process (the streaming rows only)
 TEXT = "Hello! This is a benchmark of Bark, the text to audio model, reading one sentence."
 
 
@@ -181,13 +183,13 @@ def run_stream(folder: Path, seconds: float, seed: int, precision: str) -> dict:
     from bark_core import BarkPipeline
 
     pipe = BarkPipeline.from_pretrained(str(folder), device=DEVICE, precision=precision)
-    chunks = list(pipe.stream(TEXT, seed=seed, min_eos_p=None, max_duration_s=seconds))
+    chunks = list(pipe.stream(TEXT, voice=VOICE, seed=seed, min_eos_p=None, max_duration_s=seconds))
     r = chunks[-1].result
     t = {s: r.timings[s] for s in STAGES}
     t["coarse"] += r.timings["preview"]  # the preview runs inside the coarse stage's time
     return dict(times=t, n_semantic=len(r.semantic_tokens), n_frames=int(r.coarse_tokens.shape[1]),
-                audio_s=r.duration_s, first_audio=r.timings["first_audio"],
-                tokens=digest(r.semantic_tokens, r.coarse_tokens, r.fine_tokens))
+                audio_s=r.duration_s, first_audio=r.timings["first_audio"],  # with a voice, not the reference's input
+                tokens=None if VOICE else digest(r.semantic_tokens, r.coarse_tokens, r.fine_tokens))
 
 
 IMPLS = {"bark_core": run_bark_core, "reference": run_reference, "transformers": run_transformers,
@@ -199,11 +201,11 @@ IMPLS = {"bark_core": run_bark_core, "reference": run_reference, "transformers":
          "bark_core_fast": lambda folder, seconds, seed: run_bark_core(folder, seconds, seed, "fast")}
 
 
-def child(impl: str, folder: Path, seconds: float, runs: int, threads: int, device: str) -> None:
+def child(impl: str, folder: Path, seconds: float, runs: int, threads: int, device: str, voice: str | None) -> None:
     import torch
 
-    global DEVICE
-    DEVICE = device
+    global DEVICE, VOICE
+    DEVICE, VOICE = device, voice
     torch.set_num_threads(threads)
     results = [IMPLS[impl](folder, seconds, seed=r) for r in range(runs)]
     gpu = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
@@ -236,11 +238,13 @@ def main() -> None:
                         choices=list(IMPLS))
     parser.add_argument("--weights", default=None, help="folder to keep the random weights in (reused)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (every implementation runs there)")
+    parser.add_argument("--voice", default=None, help="an .npz voice prompt for the streaming rows (first audio "
+                        "comes sooner with a voice: the first coarse window reads mostly its history)")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     folder = Path(args.weights or tempfile.mkdtemp(prefix=f"bark-bench-{args.size}-"))
     if args.child:
-        child(args.child[0], folder, float(args.child[1]), args.runs, args.threads, args.device)
+        child(args.child[0], folder, float(args.child[1]), args.runs, args.threads, args.device, args.voice)
         return
     write_weights(folder, args.size)
     for seconds in args.seconds:
@@ -248,7 +252,7 @@ def main() -> None:
         for impl in args.impl:
             cmd = [sys.executable, "-m", "benchmarks.speed", "--weights", str(folder), "--runs", str(args.runs),
                    "--threads", str(args.threads), "--size", args.size, "--device", args.device, "--child", impl,
-                   str(seconds)]
+                   str(seconds)] + (["--voice", str(Path(args.voice).resolve())] if args.voice else [])
             proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
             rows.append(summarize(impl, json.loads(proc.stdout.strip().splitlines()[-1])))
         print(f"\n{args.size}, {seconds:g} s utterance, median of {args.runs} runs, {args.threads} threads")
@@ -270,7 +274,8 @@ def report_ratios(rows: list[dict]) -> None:
     for r in rows:
         if ref and r is not ref:
             ratios = ", ".join(f"{s} {ref['stages'][s] / r['stages'][s]:.2f}x" for s in STAGES)
-            same = ("not compared (its sampler draws differently)" if r["tokens"][0] is None else
+            same = ("not compared (another sampler, or a voice the reference's row did not have)"
+                    if r["tokens"][0] is None else
                     "identical" if r["tokens"] == ref["tokens"] else "different")
             what = "take 0's tokens" if "takes" in r["name"] else "tokens"
             print(f"{r['name']} speed-up over the reference (same run): end to end "

@@ -23,3 +23,17 @@ def test_speed_harness_runs_and_checks_token_identity(tmp_path, tiny_models):
     assert "bark_core speed-up over the reference (same run)" in text
     assert text.count("identical to the reference's") == 3  # exact, take 0 of the batch, and the streamed take
     assert "bark_core_4_takes: 4 takes in" in text and "bark_core_stream: first audio after" in text
+
+
+def test_speed_harness_streams_with_a_voice(tmp_path, tiny_models):
+    from .conftest import need_prompts
+
+    voice = need_prompts() / "v2" / "en_speaker_6.npz"
+    write_suno_files(tmp_path, tiny_models)
+    write_tokenizer(tmp_path / "tokenizer")
+    write_codec(tmp_path / "codec")
+    out = subprocess.run([sys.executable, "-m", "benchmarks.speed", "--weights", str(tmp_path), "--runs", "1",
+                          "--seconds", "1.5", "--impl", "bark_core_fast_stream", "--voice", str(voice)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "bark_core_fast_stream: first audio after" in out.stdout

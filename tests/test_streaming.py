@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from bark_core import constants as C
 from bark_core.streaming import StreamSettings
@@ -61,3 +62,53 @@ def test_stream_settings_are_checked(kw, message):
 def test_stream_checks_input_before_work(pipe):
     with pytest.raises(ValueError, match="text_temp"):
         next(pipe.stream("Hello", text_temp=0))
+
+
+@pytest.mark.parametrize("voice", [None, "v2/en_speaker_6"])
+def test_fast_mode_interleaves_the_stages_and_the_take_still_equals_generate(fast_pipe, pipe, voice):
+    """Fast mode's stages draw from their own streams, so coarse windows start while the semantic stage is still
+    drawing (after 256 tokens, or 47 past a voice's history); exact mode draws all semantic tokens first."""
+    if voice:
+        from .conftest import need_prompts
+
+        need_prompts()
+    runs = {}
+    for name, p in (("fast", fast_pipe), ("exact", pipe)):
+        events = runs[name] = []
+        for chunk in p.stream("Hello world", voice=voice, seed=5, max_duration_s=7.0,
+                              progress=lambda stage, done, total, out=events: out.append(stage)):
+            events.append("chunk" if chunk.result is None else chunk.result)
+        final = events[-1]
+        single = p.generate("Hello world", voice=voice, seed=5, max_duration_s=7.0)
+        assert len(single.semantic_tokens) > C.COARSE_SEMANTIC_WINDOW  # more than the first window reads
+        for k in ("semantic_tokens", "coarse_tokens", "fine_tokens"):
+            np.testing.assert_array_equal(getattr(final, k), getattr(single, k))
+        assert final.timings["semantic"] > 0 and final.timings["coarse"] > 0
+    for name, events in runs.items():
+        first_chunk = events.index("chunk")
+        last_semantic = max(i for i, e in enumerate(events) if e == "semantic")
+        assert (first_chunk < last_semantic) == (name == "fast"), name
+
+
+def test_interleaved_stream_reports_a_take_that_says_nothing(fast_pipe):
+    with pytest.raises(ValueError, match="before saying anything"):
+        list(fast_pipe.stream("Hello", seed=1, min_eos_p=1e-9))
+
+
+def test_semantic_needed_is_the_fewest_tokens_for_a_coarse_length():
+    from bark_core.stages import n_coarse_steps, semantic_needed
+
+    for n_coarse in range(0, 2400, 7):
+        n = semantic_needed(n_coarse)
+        assert n_coarse_steps(n) >= n_coarse and (n == 0 or n_coarse_steps(n - 1) < n_coarse)
+
+
+def test_stage_streams_are_split_only_outside_exact_mode(pipe, fast_pipe):
+    exact, fast = pipe.make_streams(7), fast_pipe.make_streams(7)
+    assert not exact.split and exact.semantic is exact.fine
+    assert fast.split and len({id(fast.semantic), id(fast.coarse), id(fast.fine)}) == 3
+    draws = [torch.rand(4, generator=g) for g in (fast.semantic, fast.coarse, fast.fine,
+                                                  fast_pipe.make_streams(8).semantic)]
+    assert all(not torch.equal(a, b) for i, a in enumerate(draws) for b in draws[i + 1:])
+    again = fast_pipe.make_streams(7)
+    assert torch.equal(torch.rand(4, generator=again.coarse), draws[1])
