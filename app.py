@@ -47,9 +47,13 @@ LANG_CHOICES = [("any language", "any")] + [(f"{name} ({code})", code) for code,
 MAX_HISTORY = 50
 MAX_TAKES = 4  # takes per request in the app (one batch)
 N_OUTPUTS = 13 + MAX_TAKES - 1  # generate's outputs before the live preview
-HAS_FFMPEG = shutil.which("ffmpeg") is not None  # Gradio encodes streamed audio with it
 STAGE_SPAN = {"semantic": (0.0, 0.25), "coarse": (0.25, 0.8), "fine": (0.8, 0.95), "decode": (0.95, 1.0)}
 LONG = LongFormSettings()
+
+
+def has_ffmpeg() -> bool:
+    """Gradio encodes streamed audio with ffmpeg: without it there is no live preview."""
+    return shutil.which("ffmpeg") is not None
 
 
 def overall_progress(stage: str, done: int, total: int) -> tuple[float, str]:
@@ -230,6 +234,7 @@ class StopSignals:
 
 def build_demo(pipelines: Pipelines) -> gr.Blocks:
     out_dir = Path(tempfile.mkdtemp(prefix="bark-studio-"))
+    live_ok = has_ffmpeg()
     active: set[int] = set()  # worker threads generating right now (tests check that Stop ends them)
     stops = StopSignals()
 
@@ -322,10 +327,14 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
     def run(pipe: BarkPipeline, text, voice, language, kw, n_takes: int, on_audio, progress,
             cancel: threading.Event) -> list:
         """The takes of one request: a batch of takes, a live stream, or long-form text (one take at a time)."""
+        shown = [0.0]
+
         def report(stage: str, done: int, total: int) -> None:
             if cancel.is_set():  # Stop was pressed: end this generation at the next step, freeing its memory
                 raise GenerationCancelled("stopped by the user")
             fraction, label = overall_progress(stage, done, total)
+            if on_audio is not None and n_takes == 1:  # a fast-mode stream interleaves semantic and coarse steps:
+                fraction = shown[0] = max(shown[0], fraction)  # the bar only moves forward
             progress(fraction, desc=label)
 
         chunks = plan_chunks(pipe, text, language, LONG)
@@ -427,7 +436,7 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
 
         args = (text, language, preset, custom, npz_path, text_temp, waveform_temp, fine_temp, top_k, top_p,
                 min_eos_p, max_duration, seed, random_seed, model, history, speed, n_takes,
-                on_audio if live and HAS_FFMPEG else None, progress, cancel)
+                on_audio if live and live_ok else None, progress, cancel)
 
         def work():
             active.add(threading.get_ident())
@@ -437,6 +446,9 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                 active.discard(threading.get_ident())
 
         skip = [gr.skip()] * N_OUTPUTS
+        # The live player still holds the previous request's preview: clear it (a value update, not a stream
+        # chunk), so that a request which streams nothing (several takes, long text, preview off) shows none.
+        yield [*skip, gr.update(value=None)]
         with stops.register(getattr(request, "session_hash", None), cancel):
             job = asyncio.ensure_future(anyio.to_thread.run_sync(work, abandon_on_cancel=True))
             try:
@@ -549,15 +561,15 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                 with gr.Row():
                     n_takes = gr.Slider(1, MAX_TAKES, value=1, step=1, label="takes",
                                         info="variations (seeds s, s+1, …) made together in one batch")
-                    live = gr.Checkbox(HAS_FFMPEG, label="play while generating", interactive=HAS_FFMPEG,
+                    live = gr.Checkbox(live_ok, label="play while generating", interactive=live_ok,
                                        info="a live preview of one take; the Result is the full-quality take"
-                                       if HAS_FFMPEG else "needs ffmpeg on the server (not installed)")
+                                       if live_ok else "needs ffmpeg on the server (not installed)")
                 with gr.Row():
                     go = gr.Button("Generate", variant="primary", elem_id="bark-generate")
                     stop = gr.Button("Stop", variant="stop")
             with gr.Column(scale=5):
                 live_audio = gr.Audio(label="Live preview", streaming=True, autoplay=True, interactive=False,
-                                      elem_id="bark-live", visible=HAS_FFMPEG)
+                                      elem_id="bark-live", visible=live_ok)
                 audio = gr.Audio(label="Result", autoplay=False, interactive=False, elem_id="bark-audio")
                 with gr.Row():
                     other_takes = [gr.Audio(interactive=False, autoplay=False, visible=False,

@@ -159,7 +159,7 @@ def test_readme_client_example(client):
 def test_live_preview_streams_before_the_take_is_done(client):
     import app
 
-    if not app.HAS_FFMPEG:
+    if not app.has_ffmpeg():
         pytest.skip("ffmpeg is not installed (Gradio encodes streamed audio with it)")
     job = client.submit(**{**DEFAULTS, "max_duration": 3.0}, live=True, api_name="/generate")
     final = job.result(timeout=300)

@@ -149,16 +149,25 @@ def test_live_preview_and_takes(browser, app_url):  # noqa: F811
     page.locator("#bark-text textarea").fill("Hello world")
     page.get_by_text("Advanced", exact=True).click()
     page.get_by_label("max duration, s (0 = no limit)").fill("2")
-    if app.HAS_FFMPEG:  # the live preview is on by default: its player gets the stream while the take is made
+    live = page.locator("#bark-live audio")
+    if app.has_ffmpeg():  # the live preview is on by default: its player gets the stream while the take is made
         page.locator("#bark-generate").click()
         page.locator("#bark-timing").get_by_text("first audio after").wait_for(timeout=180_000)
-        page.locator("#bark-live audio").first.wait_for(state="attached", timeout=30_000)
+        live.first.wait_for(state="attached", timeout=30_000)
     page.get_by_label("takes").first.fill("3")
     page.locator("#bark-generate").click()
     page.locator("#bark-timing").get_by_text("3 takes in").wait_for(timeout=180_000)
     assert page.locator("#bark-take-2").is_visible() and page.locator("#bark-take-3").is_visible()
     assert not page.locator("#bark-take-4").is_visible()
+    assert live.count() == 0, "several takes stream nothing: the previous request's preview must be gone"
     page.screenshot(path=str(ARTIFACTS / "bark-studio-takes.png"), full_page=True)
+    if app.has_ffmpeg():  # a later stream gets the player again (a new source, not the cleared one)
+        page.get_by_label("takes").first.fill("1")
+        page.locator("#bark-generate").click()
+        page.locator("#bark-timing").get_by_text("first audio after").wait_for(timeout=180_000)
+        live.first.wait_for(state="attached", timeout=30_000)
+        page.wait_for_function("() => { const a = document.querySelector('#bark-live audio');"
+                               " return a && (a.currentSrc || a.src); }", timeout=30_000)
 
 
 def test_small_grid_and_bundle_download(browser, app_url, tmp_path):  # noqa: F811
