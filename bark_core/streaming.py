@@ -40,8 +40,10 @@ class StreamSettings:
     lookahead_frames: int = 16  # held back until the next window, so the preview's fine model sees a little ahead
     fine_context_frames: int = 32  # earlier preview fine codes given to the next fine window as its history
     # Frames per preview fine window (the final take uses the reference's 1024). Its cost is the preview's cost:
-    # the fine model is compute-bound, and a 30-frame chunk still runs a whole window for each of 6 codebooks.
-    fine_window: int = 128
+    # the fine model is compute-bound, and each chunk runs a whole window for each of 6 codebooks. 80 holds a
+    # chunk of the reference's coarse windows (32 history + 30 new + 16 look-ahead) with little padding: the
+    # preview of a 6 s take cost 9.9 s of fine and codec work against 15 s with 128-frame windows (fast mode).
+    fine_window: int = 80
     codec_context_frames: int = 50  # earlier frames decoded again, so the codec's convolutions and LSTM are warm
 
     def __post_init__(self):
