@@ -65,21 +65,26 @@ def test_stream_checks_input_before_work(pipe):
 
 
 @pytest.mark.parametrize("voice", [None, "v2/en_speaker_6"])
-def test_fast_mode_interleaves_the_stages_and_the_take_still_equals_generate(fast_pipe, pipe, voice):
+def test_fast_mode_interleaves_the_stages_and_the_take_still_equals_generate(fast_pipe, pipe, model_dir, voice):
     """Fast mode's stages draw from their own streams, so coarse windows start while the semantic stage is still
-    drawing (after 256 tokens, or 47 past a voice's history); exact mode draws all semantic tokens first."""
+    drawing (after 256 tokens, or 47 past a voice's history); exact mode draws all semantic tokens first, and so
+    does fast mode with offload (one model at a time on the accelerator), with the same take."""
+    from bark_core import BarkPipeline
+
     if voice:
         from .conftest import need_prompts
 
         need_prompts()
+    offloaded = BarkPipeline.from_pretrained(str(model_dir), device="cpu", precision="fast", offload=True,
+                                             voices=fast_pipe.presets.source)
     runs = {}
-    for name, p in (("fast", fast_pipe), ("exact", pipe)):
+    for name, p in (("fast", fast_pipe), ("exact", pipe), ("fast offload", offloaded)):
         events = runs[name] = []
         for chunk in p.stream("Hello world", voice=voice, seed=5, max_duration_s=7.0,
                               progress=lambda stage, done, total, out=events: out.append(stage)):
             events.append("chunk" if chunk.result is None else chunk.result)
         final = events[-1]
-        single = p.generate("Hello world", voice=voice, seed=5, max_duration_s=7.0)
+        single = (fast_pipe if p is offloaded else p).generate("Hello world", voice=voice, seed=5, max_duration_s=7.0)
         assert len(single.semantic_tokens) > C.COARSE_SEMANTIC_WINDOW  # more than the first window reads
         for k in ("semantic_tokens", "coarse_tokens", "fine_tokens"):
             np.testing.assert_array_equal(getattr(final, k), getattr(single, k))
