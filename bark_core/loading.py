@@ -100,6 +100,20 @@ def quantize_int8(model: torch.nn.Module, inplace: bool = False) -> torch.nn.Mod
                                                       inplace=inplace).eval()
 
 
+def weights_fingerprint(models: dict[str, torch.nn.Module]) -> dict[str, str]:
+    """sha256 (first 16 hex digits) of each model's state dict: names and raw bytes, in name order."""
+    import hashlib
+
+    out = {}
+    for kind, model in models.items():
+        h = hashlib.sha256()
+        for key, t in sorted(model.state_dict().items()):
+            h.update(key.encode())
+            h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        out[kind] = h.hexdigest()[:16]
+    return out
+
+
 def default_voices(source: ModelSource) -> str | Path:
     """Where a model's presets come from: a voices folder beside local weights, else the Hub's suno/bark."""
     folder = Path(source.name)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from . import constants as C
+from . import loading
 from .config import (
     DEFAULT_VOICES_REPO,
     CoarseSettings,
@@ -146,18 +147,10 @@ class BarkPipeline:
 
     def weights_fingerprint(self) -> dict[str, str]:
         """sha256 (first 16 hex digits) of each model's weights, whatever file format they came from."""
-        import hashlib
-
         with self._fingerprint_lock:
             if self._fingerprint is None:
-                out = {}
-                for kind, model in zip(("text", "coarse", "fine", "codec"), self._all_models(), strict=True):
-                    h = hashlib.sha256()
-                    for key, t in sorted(model.state_dict().items()):
-                        h.update(key.encode())
-                        h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-                    out[kind] = h.hexdigest()[:16]
-                self._fingerprint = out
+                self._fingerprint = loading.weights_fingerprint(dict(zip(("text", "coarse", "fine", "codec"),
+                                                                 self._all_models(), strict=True)))
             return self._fingerprint
 
     def voice_cloner(self, *, hubert: str | Path | None = None, quantizer: str | Path | None = None):
