@@ -11,7 +11,6 @@ import shutil
 import tempfile
 import threading
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
@@ -26,7 +25,7 @@ from bark_core.evaluation import AXES, MAX_CELLS, Cell, build_cells, check_audio
 from bark_core.language import LanguageDetector, language_advice
 from bark_core.longform import LongFormSettings, plan_chunks, split_text
 from bark_core.plots import mini_strip, token_figure
-from bark_core.registry import Pipelines
+from bark_core.registry import Pipelines, StopSignals
 from bark_core.text import check_text, estimate_seconds, tokenize
 from bark_core.voices import catalog
 
@@ -195,41 +194,6 @@ class GridTab:
         self.stop.click(None, cancels=[event])
         marks = [slot[k] for slot in self.slots for k in ("stars", "fav", "note")]
         self.csv.click(self.ratings, [self.cells_state, *marks], self.csv, api_name="ratings")
-
-
-class StopSignals:
-    """The cancel flags of the generations each browser session is running.
-
-    Stop cancels the event in the page and also sets these flags on the server: a Stop pressed in the instant
-    before the page has learned the running event's id would otherwise be lost, and the take would finish.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._flags: dict[str, set[threading.Event]] = {}
-
-    @contextmanager
-    def register(self, session: str | None, flag: threading.Event):
-        key = session or ""
-        with self._lock:
-            self._flags.setdefault(key, set()).add(flag)
-        try:
-            yield flag
-        finally:
-            with self._lock:
-                self._flags.get(key, set()).discard(flag)
-                if not self._flags.get(key):
-                    self._flags.pop(key, None)
-
-    def stop(self, session: str | None) -> int:
-        """Sets every flag of this session; returns how many generations were told to stop."""
-        if not session:  # an anonymous caller must not stop other people's work
-            return 0
-        with self._lock:
-            flags = list(self._flags.get(session, ()))
-        for flag in flags:
-            flag.set()
-        return len(flags)
 
 
 def build_demo(pipelines: Pipelines) -> gr.Blocks:

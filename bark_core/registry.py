@@ -1,8 +1,10 @@
-"""Named pipelines loaded lazily, once, and shared by every caller (a web app's users, a server's requests)."""
+"""Serving state shared by every caller (a web app's users, a server's requests): named pipelines loaded lazily,
+once; and the stop flags of the generations each session is running."""
 
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from .cloning import VoiceCloner
@@ -63,3 +65,38 @@ class Pipelines:
             except ValueError:
                 self._tokenizers[name] = None
         return self._tokenizers[name]
+
+
+class StopSignals:
+    """The cancel flags of the generations each browser session is running.
+
+    Stop cancels the event in the page and also sets these flags on the server: a Stop pressed in the instant
+    before the page has learned the running event's id would otherwise be lost, and the take would finish.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flags: dict[str, set[threading.Event]] = {}
+
+    @contextmanager
+    def register(self, session: str | None, flag: threading.Event):
+        key = session or ""
+        with self._lock:
+            self._flags.setdefault(key, set()).add(flag)
+        try:
+            yield flag
+        finally:
+            with self._lock:
+                self._flags.get(key, set()).discard(flag)
+                if not self._flags.get(key):
+                    self._flags.pop(key, None)
+
+    def stop(self, session: str | None) -> int:
+        """Sets every flag of this session; returns how many generations were told to stop."""
+        if not session:  # an anonymous caller must not stop other people's work
+            return 0
+        with self._lock:
+            flags = list(self._flags.get(session, ()))
+        for flag in flags:
+            flag.set()
+        return len(flags)

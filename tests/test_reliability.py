@@ -311,7 +311,7 @@ def test_server_side_stop_ends_only_that_sessions_work(client, server):
     """Stop also flags the session's generations on the server, so it works even if the page's cancel misses."""
     import threading
 
-    from app import StopSignals
+    from bark_core.registry import StopSignals
 
     signals, mine, theirs = StopSignals(), threading.Event(), threading.Event()
     with signals.register("me", mine), signals.register("you", theirs):
