@@ -117,3 +117,25 @@ def test_stage_streams_are_split_only_outside_exact_mode(pipe, fast_pipe):
     assert all(not torch.equal(a, b) for i, a in enumerate(draws) for b in draws[i + 1:])
     again = fast_pipe.make_streams(7)
     assert torch.equal(torch.rand(4, generator=again.coarse), draws[1])
+
+
+def test_a_cancelled_interleaved_stream_stops_at_its_next_step(fast_pipe):
+    """The app's Stop raises GenerationCancelled from the progress callback: in an interleaved stream that can
+    happen in a semantic step drawn between coarse windows. Nothing more is yielded, and the pipeline serves on."""
+    from bark_core import GenerationCancelled
+
+    seen = []
+
+    def progress(stage, done, total):
+        seen.append(stage)
+        if stage == "semantic" and "coarse" in seen:  # a semantic step after the first coarse window
+            raise GenerationCancelled("stopped")
+
+    chunks = []
+    with pytest.raises(GenerationCancelled):
+        for chunk in fast_pipe.stream("Hello world", seed=4, max_duration_s=7.0, progress=progress):
+            chunks.append(chunk)
+    assert chunks and all(c.result is None for c in chunks)  # previews came, the take did not
+    final = list(fast_pipe.stream("Hello world", seed=4, max_duration_s=7.0))[-1].result
+    single = fast_pipe.generate("Hello world", seed=4, max_duration_s=7.0)
+    np.testing.assert_array_equal(final.fine_tokens, single.fine_tokens)
