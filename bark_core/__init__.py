@@ -16,4 +16,5 @@ __all__ = [
     "BarkPipeline", "BarkResult", "GenerationCancelled", "Voice", "ModelFilesUnavailable", "PRESETS", "GPTConfig",
     "FineGPTConfig", "SamplingParams", "SemanticSettings", "CoarseSettings", "FineSettings",
 ]
-__version__ = "0.1.0"
+# 0.2.0: fast mode draws each stage from its own random stream (its takes of a seed differ from 0.1.0's).
+__version__ = "0.2.0"
