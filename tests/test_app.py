@@ -156,20 +156,22 @@ def test_readme_client_example(client):
     assert sf.read(other_takes[0])[0].size and other_takes[1] is None and "2 takes" in timing
 
 
-def test_live_preview_streams_before_the_take_is_done(client):
+@pytest.mark.parametrize("speed", ["exact", "fast"])
+def test_live_preview_streams_before_the_take_is_done(client, speed):
     import app
 
     if not app.has_ffmpeg():
         pytest.skip("ffmpeg is not installed (Gradio encodes streamed audio with it)")
-    job = client.submit(**{**DEFAULTS, "max_duration": 3.0}, live=True, api_name="/generate")
+    job = client.submit(**{**DEFAULTS, "max_duration": 3.0}, speed=speed, live=True, api_name="/generate")
     final = job.result(timeout=300)
     updates = job.outputs()
     assert len(updates) >= 3, "the live preview should arrive in several pieces before the take"
     assert all(u[0] is None or isinstance(u[0], dict) for u in updates[:-1])  # only the preview changes meanwhile
     tokens = np.load(final[3])
-    plain = call(client, max_duration=3.0)  # the same seed without the preview: the same take
-    np.testing.assert_array_equal(np.load(plain[3])["fine_tokens"], tokens["fine_tokens"])
-    assert "first audio after" in final[4]
+    plain = client.predict(**{**DEFAULTS, "max_duration": 3.0}, speed=speed, live=False, api_name="/generate")
+    np.testing.assert_array_equal(np.load(plain[3])["fine_tokens"], tokens["fine_tokens"])  # the same take
+    assert "first audio after" in final[4] and final[5]["precision"] == ("fp32" if speed == "exact"
+                                                                        else "int8-dynamic")
 
 
 def test_takes_are_batched_and_each_is_in_the_history(client):
