@@ -167,8 +167,8 @@ class BarkPipeline:
         return torch.Generator(device=self.device).manual_seed(check_seed(seed))
 
     def make_streams(self, seed: int) -> StageStreams:
-        """The random streams of the take seeded by `seed`: exact mode draws every stage from one generator in the
-        reference's order; other precisions give each stage its own (see `sampling.StageStreams`)."""
+        """The random streams of the take seeded by `seed`: fp32 (exact mode) draws every stage from one generator
+        in the reference's order; int8 (fast) and bf16 (GPUs) give each stage its own (`sampling.StageStreams`)."""
         return stage_streams(check_seed(seed), self.device, split=not self.row_exact)
 
     def _generator(self, generator: GeneratorLike) -> torch.Generator:
@@ -239,7 +239,8 @@ class BarkPipeline:
                  top_k: int | None = None, top_p: float | None = None, min_eos_p: float | None = C.DEFAULT_MIN_EOS_P,
                  max_duration_s: float | None = None, seed: int | None = None,
                  progress: Progress | None = None) -> BarkResult:
-        """Text -> audio through all stages, one random stream (seeded by `seed`; None picks and reports one)."""
+        """Text -> audio through all stages, drawing from the random streams of `seed` (see `make_streams`; None
+        picks a seed and reports it in the result)."""
         return self.generate_takes(text, n_takes=1, voice=voice, text_temp=text_temp, waveform_temp=waveform_temp,
                                    fine_temp=fine_temp, top_k=top_k, top_p=top_p, min_eos_p=min_eos_p,
                                    max_duration_s=max_duration_s, seed=seed, progress=progress)[0]
