@@ -298,7 +298,7 @@ class BarkPipeline:
 
     def run_takes(self, text: str, v: Voice | None, stages: StageSettings, streams: list[StageStreams],
                   progress: Progress | None = None) -> list[BarkResult]:
-        """One take per generator: semantic and coarse decode all takes as one batch; fine and the codec run
+        """One take per `StageStreams`: semantic and coarse decode all takes as one batch; fine and the codec run
         take by take (they are compute-bound, and each take has its own length). Timings are the batch's."""
         ids = encode_text(self.tokenizer, text)
         timings: dict[str, float] = {}
