@@ -46,7 +46,7 @@ from .text import encode_text
 from .voices import Voice
 
 MAX_TAKES = 8  # takes decoded in one batch
-PRECISIONS = ("exact", "fast")
+PRECISIONS = ("exact", "fast", "bf16")
 
 
 VoiceLike = Voice | str | Path | None
@@ -70,15 +70,18 @@ class BarkPipeline:
         self.presets = presets or PresetStore(DEFAULT_VOICES_REPO)
         self.text_model, self.coarse_model, self.fine_model = models["text"], models["coarse"], models["fine"]
         self.codec = codec
-        # Bark's reference runs under bf16 autocast on GPUs that support it; so do we.
-        self.autocast_dtype = (torch.bfloat16 if self.device.type == "cuda" and torch.cuda.is_bf16_supported()
-                               else None)
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
+        gpu_bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+        if precision == "bf16" and self.device.type == "cuda" and not gpu_bf16:
+            raise ValueError("this GPU has no bfloat16 support: use precision='exact' (fp32)")
+        # Bark's reference runs under bf16 autocast on GPUs that support it; so do we. "bf16" asks for it anywhere
+        # (CPUs with AMX or AVX-512-BF16 run bf16 matrix products several times faster than fp32).
+        self.autocast_dtype = torch.bfloat16 if gpu_bf16 or precision == "bf16" else None
         # With offload, one stage at a time owns the accelerator (streaming nests its preview inside coarse: RLock).
         self._offload_lock = threading.RLock()
         self._fingerprint: dict[str, str] | None = None  # of the (immutable) weights, computed once on demand
         self._fingerprint_lock = threading.Lock()
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
         self.fast = precision == "fast" and self.device.type == "cpu"
         if self.fast:  # int8 weights: decoding is memory-bound and int8 GEMMs beat fp32 on CPUs without AMX
             self.weights_fingerprint()  # of the original weights, so bundles name the checkpoint, not the copy
@@ -99,7 +102,9 @@ class BarkPipeline:
         tokenizer / codec: Hub ids or local folders; by default the model folder's `tokenizer/` and `codec/`
         subfolders when present, else bert-base-multilingual-cased and facebook/encodec_24khz from the Hub.
         voices: where presets come from: a folder of Bark `.npz` files or a repo with speaker_embeddings/.
-        precision: "exact" (fp32, token-identical to the reference) or "fast" (int8 dynamic weights on CPU).
+        precision: "exact" (fp32 on CPU, token-identical to the reference; bf16 autocast on GPUs that have it, as
+        the reference does), "fast" (int8 dynamic weights on CPU; on GPUs the same as "exact") or "bf16" (bf16
+        autocast on any device: for CPUs with AMX / AVX-512-BF16; slower than fp32 on CPUs without them).
         """
         hub = HubOptions(cache_dir, local_files_only, revision, token)
         source = resolve_model(str(model), tokenizer and str(tokenizer), codec and str(codec), hub)
@@ -142,7 +147,7 @@ class BarkPipeline:
     @property
     def precision(self) -> str:
         """"fp32" (token-exact with the reference on CPU), "int8-dynamic" (fast mode on CPU) or "bf16-autocast"
-        (CUDA GPUs with bf16; fast mode there is the same)."""
+        (GPUs with bf16 in exact and fast mode, or precision="bf16" on any device)."""
         return "int8-dynamic" if self.fast else "fp32" if self.autocast_dtype is None else "bf16-autocast"
 
     def weights_fingerprint(self) -> dict[str, str]:

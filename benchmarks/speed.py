@@ -198,7 +198,9 @@ IMPLS = {"bark_core": run_bark_core, "reference": run_reference, "transformers":
          "bark_core_fast_4_takes": lambda folder, seconds, seed: run_takes(folder, seconds, seed, "fast", 4),
          "bark_core_stream": lambda folder, seconds, seed: run_stream(folder, seconds, seed, "exact"),
          "bark_core_fast_stream": lambda folder, seconds, seed: run_stream(folder, seconds, seed, "fast"),
-         "bark_core_fast": lambda folder, seconds, seed: run_bark_core(folder, seconds, seed, "fast")}
+         "bark_core_fast": lambda folder, seconds, seed: run_bark_core(folder, seconds, seed, "fast"),
+         # bf16 autocast everywhere: for CPUs with AMX / AVX-512-BF16 (and what GPUs run)
+         "bark_core_bf16": lambda folder, seconds, seed: run_bark_core(folder, seconds, seed, "bf16")}
 
 
 def child(impl: str, folder: Path, seconds: float, runs: int, threads: int, device: str, voice: str | None) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from bark_core import BarkPipeline
 from bark_core import constants as C
 
 
@@ -160,3 +161,33 @@ def test_fast_twin_leaves_the_exact_weights_alone(pipe):
     twin = pipe.with_precision("fast")
     assert type(pipe.coarse_model.lm_head) is torch.nn.Linear
     assert type(twin.coarse_model.lm_head) is not torch.nn.Linear
+
+
+def test_bf16_precision_runs_the_gpu_code_path_on_cpu(model_dir, pipe):
+    """precision="bf16" is bf16 autocast on any device: on CPU it runs the code path GPUs take (autocast, a bf16 KV
+    cache, one random stream per stage, interleaved streaming), so that path is tested without a GPU."""
+    from bark_core.fidelity import _compare
+    from bark_core.stages import semantic_input
+    from bark_core.text import encode_text
+
+    bf16 = BarkPipeline.from_pretrained(str(model_dir), device="cpu", precision="bf16", voices=pipe.presets.source)
+    assert bf16.precision == "bf16-autocast" and bf16.make_streams(3).split and not bf16.row_exact
+    idx = torch.from_numpy(semantic_input(encode_text(pipe.tokenizer, "Hello world"), None))[None]
+    logits = []
+    for p in (pipe, bf16):
+        with p._running(p.text_model), torch.inference_mode():
+            logits.append(p.text_model(embeds=p.text_model.merged_context_embeddings(idx), all_logits=True)[0])
+    assert logits[1].dtype == torch.bfloat16 and logits[0].dtype == torch.float32  # autocast was on
+    kl, top1 = _compare(*logits)
+    assert kl < 0.05 and top1 > 0.9, (kl, top1)  # close to fp32, as bf16 should be
+    out = bf16.generate("Hello world", seed=2, max_duration_s=2.0)
+    assert out.audio.dtype == np.float32 and np.isfinite(out.audio).all() and out.settings["text"] == "Hello world"
+    chunks = list(bf16.stream("Hello world", seed=2, max_duration_s=2.0))
+    np.testing.assert_array_equal(chunks[-1].result.fine_tokens, out.fine_tokens)
+    takes = bf16.generate_takes("Hello world", n_takes=2, seed=2, max_duration_s=2.0)
+    assert len(takes) == 2 and all(t.fine_tokens.shape[0] == 8 for t in takes)
+
+
+def test_unknown_precision_is_refused(model_dir):
+    with pytest.raises(ValueError, match="precision must be one of"):
+        BarkPipeline.from_pretrained(str(model_dir), device="cpu", precision="int4")
