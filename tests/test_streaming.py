@@ -139,3 +139,14 @@ def test_a_cancelled_interleaved_stream_stops_at_its_next_step(fast_pipe):
     final = list(fast_pipe.stream("Hello world", seed=4, max_duration_s=7.0))[-1].result
     single = fast_pipe.generate("Hello world", seed=4, max_duration_s=7.0)
     np.testing.assert_array_equal(final.fine_tokens, single.fine_tokens)
+
+
+def test_fast_mode_stages_with_their_streams_reproduce_generate(fast_pipe):
+    """The README's stage-by-stage recipe in fast mode: each stage takes its own stream from make_streams."""
+    s = fast_pipe.make_streams(9)
+    sem = fast_pipe.text_to_semantic("Hello world", generator=s.semantic, max_duration_s=2.0)
+    coarse = fast_pipe.semantic_to_coarse(sem, generator=s.coarse)
+    fine = fast_pipe.coarse_to_fine(coarse, generator=s.fine)
+    out = fast_pipe.generate("Hello world", seed=9, max_duration_s=2.0)
+    np.testing.assert_array_equal(fine, out.fine_tokens)
+    np.testing.assert_array_equal(sem, out.semantic_tokens)
