@@ -57,10 +57,10 @@ def sample(
 class StageStreams:
     """The random streams one take's stages draw from.
 
-    Exact mode: one generator for all three, drawn in the reference's order (semantic, coarse, fine), which is what
-    makes its tokens equal the reference's; the stages must then run one after the other. Fast mode: one generator
-    per stage, so a take does not depend on how its stages are interleaved (streaming starts coarse windows while
-    the semantic stage is still drawing).
+    Exact mode (fp32): one generator for all three, drawn in the reference's order (semantic, coarse, fine), which
+    is what makes its tokens equal the reference's; the stages must then run one after the other. Other precisions
+    (int8, bf16): one generator per stage, so a take does not depend on how its stages are interleaved (streaming
+    starts coarse windows while the semantic stage is still drawing).
     """
 
     semantic: torch.Generator
@@ -73,8 +73,8 @@ class StageStreams:
 
 
 def stage_streams(seed: int, device: torch.device, split: bool) -> StageStreams:
-    """The streams of the take seeded by `seed` (0 <= seed < 2**32): `split` gives each stage its own, seeded by
-    a hash of (seed, stage) so that no stage shares a stream with another take's (take i uses seed + i)."""
+    """The streams of the take seeded by `seed` (0..config.MAX_SEED): `split` gives each stage its own, seeded by a
+    hash of (seed, stage) so that no stage shares a stream with another take's (take i uses seed + i)."""
     if not split:
         gen = torch.Generator(device=device).manual_seed(seed)
         return StageStreams(gen, gen, gen)

@@ -53,20 +53,10 @@ def generate_semantic(
     return generate_semantic_takes(model, text_ids, history, settings, [generator], progress)[0]
 
 
-def generate_semantic_takes(
-    model: GPT,
-    text_ids: np.ndarray,
-    history: np.ndarray | None,
-    settings: SemanticSettings,
-    generators: list[torch.Generator | None],
-    progress: Progress | None = None,
-    rowwise: bool = True,
-) -> list[np.ndarray]:
-    """One take per generator, decoded as one batch: a list of semantic token arrays (T_s_i,).
-
-    The takes share the prompt, so it is prefilled once. rowwise: see `model.by_row` (exact mode keeps it on).
-    """
-    outs, _ = deque(semantic_steps(model, text_ids, history, settings, generators, progress, rowwise), maxlen=1)[0]
+def generate_semantic_takes(*args, **kwargs) -> list[np.ndarray]:
+    """`semantic_steps`' final tokens: one take per generator, decoded as one batch -> a list of semantic token
+    arrays (T_s_i,). Same parameters as `semantic_steps`."""
+    outs, _ = deque(semantic_steps(*args, **kwargs), maxlen=1)[0]
     return [np.asarray(out, dtype=np.int64) for out in outs]
 
 
@@ -80,8 +70,11 @@ def semantic_steps(
     progress: Progress | None = None,
     rowwise: bool = True,
 ) -> Iterator[tuple[list[list[int]], list[bool]]]:
-    """`generate_semantic_takes` one step at a time: after each step, every take's tokens so far (lists that the
-    next steps extend) and whether each take is done. The last yield has every take done."""
+    """One take per generator, decoded as one batch, one step at a time: after each step, every take's tokens so
+    far (lists that the next steps extend) and whether each take is done. The last yield has every take done.
+
+    The takes share the prompt, so it is prefilled once. rowwise: see `model.by_row` (exact mode keeps it on).
+    """
     device = model.transformer.wpe.weight.device
     idx = torch.from_numpy(semantic_input(text_ids, history))[None].to(device)
     embeds = model.merged_context_embeddings(idx)

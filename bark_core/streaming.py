@@ -114,7 +114,7 @@ def stream_take(pipe, text: str, voice: Voice | None, stages: StageSettings, see
             feed.pull()
     preview = _Preview(pipe, voice, stages, settings, seed)
     history = None if voice is None else (voice.semantic_prompt, voice.coarse_prompt)
-    t_coarse = time.perf_counter()
+    t_coarse, semantic_before = time.perf_counter(), feed.seconds
     with pipe._running(pipe.text_model) if interleave else contextlib.nullcontext(), pipe._running(pipe.coarse_model):
         coarse = None
         for (coarse,) in coarse_windows(pipe.coarse_model, feed, history, stages.coarse, [streams.coarse], progress,
@@ -123,8 +123,9 @@ def stream_take(pipe, text: str, voice: Voice | None, stages: StageSettings, see
             if ready > preview.fine.shape[1]:
                 yield preview.chunk(coarse, ready, timings, t0)
     timings["semantic"] = feed.seconds
-    timings["coarse"] = time.perf_counter() - t_coarse - timings.get("preview", 0.0) - (feed.seconds if interleave
-                                                                                         else 0.0)
+    # The coarse loop's time, less the preview's and the semantic steps it drew (interleaved).
+    timings["coarse"] = (time.perf_counter() - t_coarse - timings.get("preview", 0.0)
+                         - (feed.seconds - semantic_before))
     if coarse.shape[1] > preview.fine.shape[1]:  # the held-back tail
         yield preview.chunk(coarse, coarse.shape[1], timings, t0)
     (fine,), (audio,) = pipe.finish([coarse], voice, stages, [streams.fine], progress, timings)

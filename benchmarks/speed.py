@@ -188,7 +188,8 @@ def run_stream(folder: Path, seconds: float, seed: int, precision: str) -> dict:
     t = {s: r.timings[s] for s in STAGES}
     t["coarse"] += r.timings["preview"]  # the preview runs inside the coarse stage's time
     return dict(times=t, n_semantic=len(r.semantic_tokens), n_frames=int(r.coarse_tokens.shape[1]),
-                audio_s=r.duration_s, first_audio=r.timings["first_audio"],  # with a voice, not the reference's input
+                audio_s=r.duration_s, first_audio=r.timings["first_audio"], voice=r.settings["voice"],
+                # with a voice the input is not the reference row's: no token comparison
                 tokens=None if VOICE else digest(r.semantic_tokens, r.coarse_tokens, r.fine_tokens))
 
 
@@ -222,7 +223,7 @@ def summarize(name: str, out: dict) -> dict:
     audio_s = statistics.median(r["audio_s"] for r in rs)
     first = [r["first_audio"] for r in rs if "first_audio" in r]
     return dict(name=name, stages=med, total=total, rtf=total / audio_s, audio_s=audio_s,
-                first_audio=statistics.median(first) if first else None,
+                first_audio=statistics.median(first) if first else None, voice=rs[0].get("voice"),
                 n_semantic=rs[0]["n_semantic"], n_frames=rs[0]["n_frames"], rss=out["peak_rss_mb"],
                 gpu=out.get("peak_gpu_mb"),
                 tokens=[r["tokens"] for r in rs])
@@ -284,7 +285,8 @@ def report_ratios(rows: list[dict]) -> None:
                   f"{ref['total'] / r['total']:.2f}x; {ratios}; {what} {same} to the reference's")
     for r in rows:
         if r["first_audio"] is not None:
-            print(f"{r['name']}: first audio after {r['first_audio']:.1f} s (median) of {r['total']:.1f} s")
+            voice = f", voice {r['voice']}" if r["voice"] else ", no voice"
+            print(f"{r['name']}: first audio after {r['first_audio']:.1f} s (median) of {r['total']:.1f} s{voice}")
     for name, single in (("bark_core_4_takes", "bark_core"), ("bark_core_fast_4_takes", "bark_core_fast_1_take")):
         if name in by_name and single in by_name:
             print(f"{name}: 4 takes in {by_name[name]['total'] / by_name[single]['total']:.2f}x the time of "

@@ -36,4 +36,5 @@ def test_speed_harness_streams_with_a_voice(tmp_path, tiny_models):
                           "--seconds", "1.5", "--impl", "bark_core_fast_stream", "--voice", str(voice)], cwd=ROOT,
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "bark_core_fast_stream: first audio after" in out.stdout
+    line = next(x for x in out.stdout.splitlines() if x.startswith("bark_core_fast_stream: first audio after"))
+    assert line.endswith(", voice en_speaker_6"), line  # the streamed take was made with that voice
