@@ -12,6 +12,7 @@ import torch
 
 from . import constants as C
 from .config import CoarseSettings
+from .model import KVCache
 from .stages import coarse_window_input, flatten_coarse, semantic_input
 
 
@@ -72,4 +73,43 @@ def coarse_window_fidelity(exact_model, model, semantic: np.ndarray, coarse: np.
     """KL(exact windows || `settings` windows on `model`) and top-1 agreement over every coarse step."""
     reference = coarse_logits_windowed(exact_model, semantic, coarse, CoarseSettings())
     other = coarse_logits_windowed(model, semantic, coarse, settings)
+    return dict(zip(("kl", "top1"), _compare(reference, other), strict=True))
+
+
+@torch.inference_mode()
+def coarse_logits_decoded(model, semantic: np.ndarray, coarse: np.ndarray, settings: CoarseSettings,
+                          reuse_prefix: bool = False) -> torch.Tensor:
+    """Teacher-forced coarse logits (n_steps, 1024) of every step of `coarse` (2, T), no voice, computed the way
+    the stage computes them: each window prefilled (or, with reuse_prefix, continued from the cache when its input
+    extends the previous one), then one token per step through the KV cache. Unlike `coarse_logits_windowed`, int8
+    activations are quantized per step here, as in decoding."""
+    flat = flatten_coarse(coarse)
+    window, out = settings.sliding_window_len, []
+    cache = KVCache(model.config, 1, C.CONTEXT_WINDOW, model.transformer.wpe.weight.device)
+    both = slice(C.SEMANTIC_VOCAB_SIZE, C.SEMANTIC_VOCAB_SIZE + 2 * C.CODEBOOK_SIZE)
+    cached = None
+    for start in range(0, len(flat), window):
+        x_in = coarse_window_input(semantic.astype(np.int64), flat[:start],
+                                   int(round(start / C.SEMANTIC_TO_COARSE_RATIO)), settings)
+        extends = (reuse_prefix and cached is not None and len(cached) == len(x_in) - 1
+                   and np.array_equal(cached, x_in[:-1]))
+        begin = len(cached) if extends else 0
+        logits = model(torch.from_numpy(x_in[begin:])[None], cache=cache, start=begin, vocab=both)[0]
+        n = min(window, len(flat) - start)
+        for i in range(n):
+            cb = (start + i) % C.N_COARSE_CODEBOOKS
+            out.append(logits[cb * C.CODEBOOK_SIZE : (cb + 1) * C.CODEBOOK_SIZE])
+            if i + 1 < n:
+                logits = model(torch.tensor([[flat[start + i]]]), cache=cache, start=len(x_in) + i, vocab=both)[0]
+        cached = np.hstack([x_in, flat[start : start + n - 1]])
+    return torch.stack(out)
+
+
+def coarse_decode_fidelity(exact_model, model, semantic: np.ndarray, coarse: np.ndarray,
+                           reuse_prefix: bool) -> dict[str, float]:
+    """KL(exact model, reference windows || `model`, decoded as the stage decodes it) and top-1 agreement over
+    every coarse step: int8 noise per step, plus what reusing the cache changes (rounding only)."""
+    settings = CoarseSettings()
+    reference = coarse_logits_decoded(exact_model, semantic, coarse, settings)
+    other = coarse_logits_decoded(model, semantic, coarse, settings, reuse_prefix)
     return dict(zip(("kl", "top1"), _compare(reference, other), strict=True))

@@ -220,7 +220,7 @@ class BarkPipeline:
         with self._running(self.coarse_model):
             return generate_coarse(self.coarse_model, semantic,
                                    None if v is None else (v.semantic_prompt, v.coarse_prompt), settings, gen,
-                                   progress)
+                                   progress, reuse_prefix=not self.row_exact)
 
     def coarse_to_fine(self, coarse: np.ndarray, *, voice: VoiceLike = None, temp: float | None = C.DEFAULT_FINE_TEMP,
                        generator: GeneratorLike = None, progress: Progress | None = None) -> np.ndarray:
@@ -316,7 +316,8 @@ class BarkPipeline:
         with _timed(timings, "coarse"), self._running(self.coarse_model):
             coarse = generate_coarse_takes(self.coarse_model, semantic,
                                            None if v is None else (v.semantic_prompt, v.coarse_prompt),
-                                           stages.coarse, [s.coarse for s in streams], progress, self.row_exact)
+                                           stages.coarse, [s.coarse for s in streams], progress, self.row_exact,
+                                           reuse_prefix=not self.row_exact)
         fine, audio = self.finish(coarse, v, stages, [s.fine for s in streams], progress, timings)
         timings["total"] = time.perf_counter() - t0
         return [BarkResult(a, s, c, f, None, dict(timings)) for a, s, c, f in zip(audio, semantic, coarse, fine,

@@ -210,9 +210,13 @@ def generate_coarse(
     settings: CoarseSettings,
     generator: torch.Generator | None,
     progress: Progress | None = None,
+    *,
+    reuse_prefix: bool = False,
 ) -> np.ndarray:
-    """semantic (T_s,) tokens; history (semantic_prompt, coarse_prompt (2, T)) or None -> coarse codes (2, T_c)."""
-    return generate_coarse_takes(model, [semantic], history, settings, [generator], progress)[0]
+    """semantic (T_s,) tokens; history (semantic_prompt, coarse_prompt (2, T)) or None -> coarse codes (2, T_c).
+    reuse_prefix: see `coarse_windows`."""
+    return generate_coarse_takes(model, [semantic], history, settings, [generator], progress,
+                                 reuse_prefix=reuse_prefix)[0]
 
 
 def generate_coarse_takes(*args, **kwargs) -> list[np.ndarray]:
@@ -229,6 +233,8 @@ def coarse_windows(
     generators: list[torch.Generator | None],
     progress: Progress | None = None,
     rowwise: bool = True,
+    *,
+    reuse_prefix: bool = False,
 ) -> Iterator[list[np.ndarray]]:
     """One take per (semantic tokens, generator), decoded as one batch, one window at a time: after each window,
     every take's codes so far (2, T_c_i) (what streaming plays meanwhile); the last yield is the final codes.
@@ -237,6 +243,12 @@ def coarse_windows(
     a take leaves the batch when its tokens are done. rowwise: see `model.by_row`. semantics: complete token
     arrays, or a `SemanticFeed` still drawing them: a window starts once the semantic tokens it reads exist, which
     is all the reference's windows depend on (their slice of 256 tokens, and whether the take goes on).
+
+    reuse_prefix (fast and bf16 modes): a window whose input is the previous window's input plus the tokens drawn
+    since (the semantic slice still starts at 0 and the coarse history has not reached `max_coarse_history`: the
+    first ~4.4 s of a take with no voice) continues from the cache instead of prefilling again. It computes the
+    same function as the reference's re-prefill (the model is causal and every position keeps its place), so it
+    differs only in rounding; exact mode keeps the reference's re-prefills, whose kernels its bitwise identity needs.
     """
     feed = semantics if isinstance(semantics, SemanticFeed) else SemanticFeed.complete(semantics)
     device = model.transformer.wpe.weight.device
@@ -253,6 +265,7 @@ def coarse_windows(
     cache = KVCache(model.config, len(generators), C.COARSE_SEMANTIC_WINDOW + 1 + settings.max_coarse_history + window,
                     device)
     active = list(range(len(generators)))  # the take each cache row belongs to
+    cached, cached_takes = None, None  # the tokens at the cache's positions, per row (reuse_prefix)
     while True:
         semantic_idx = len(sem_hist) + int(round(n_step / C.SEMANTIC_TO_COARSE_RATIO))
         first = max(0, semantic_idx - max_semantic_history)
@@ -265,9 +278,18 @@ def coarse_windows(
             return
         x_in = np.stack([coarse_window_input(np.hstack([sem_hist, semantic[t]]), x_coarse[t, :filled],
                                              semantic_idx, settings) for t in active])
+        start = 0
+        if (reuse_prefix and cached_takes == active and cached.shape[1] == x_in.shape[1] - 1
+                and np.array_equal(cached, x_in[:, :-1])):
+            start = cached.shape[1]  # only the last token drawn is new to the cache
         with torch.inference_mode():
-            active = _coarse_window(model, torch.from_numpy(x_in).to(device), x_coarse, filled, n_step, n_steps,
-                                    active, cache, settings, generators, rowwise)
+            going, pos = _coarse_window(model, torch.from_numpy(x_in[:, start:]).to(device), start, x_coarse, filled,
+                                        n_step, n_steps, active, cache, settings, generators, rowwise)
+        if reuse_prefix:
+            fed = pos - x_in.shape[1]  # tokens drawn in this window that are in the cache (all but the last)
+            cached = np.hstack([x_in[[active.index(t) for t in going]], x_coarse[going, filled : filled + fed]])
+            cached_takes = going
+        active = going
         filled += min(window, max(n_steps) - n_step)
         n_step += min(window, max(n_steps) - n_step)
         w += 1
@@ -276,15 +298,16 @@ def coarse_windows(
                for t, n in enumerate(n_steps)]
 
 
-def _coarse_window(model: GPT, x_in: torch.Tensor, x_coarse: np.ndarray, filled: int, n_step: int,
+def _coarse_window(model: GPT, x_in: torch.Tensor, start: int, x_coarse: np.ndarray, filled: int, n_step: int,
                    n_steps: list[int], active: list[int], cache: KVCache, settings: CoarseSettings,
-                   generators: list, rowwise: bool) -> list[int]:
-    """Prefill one window (x_in (B, T), one row per active take) and sample up to a window of tokens for each into
-    x_coarse (takes, T_total), from position `filled` on. Returns the takes still active."""
+                   generators: list, rowwise: bool) -> tuple[list[int], int]:
+    """Feed one window's input (x_in (B, T) at positions start.., one row per active take: the whole window from
+    0, or the one token new to a reused cache) and sample up to a window of tokens for each into x_coarse
+    (takes, T_total), from position `filled` on. Returns the takes still active and the positions now cached."""
     offset = C.SEMANTIC_VOCAB_SIZE + (n_step % C.N_COARSE_CODEBOOKS) * C.CODEBOOK_SIZE
     # Even steps sample codebook 0, odd steps codebook 1: each from its own 1024-wide logit slice.
-    logits = model(x_in, cache=cache, vocab=slice(offset, offset + C.CODEBOOK_SIZE), rowwise=rowwise)
-    pos = x_in.shape[1]
+    logits = model(x_in, cache=cache, start=start, vocab=slice(offset, offset + C.CODEBOOK_SIZE), rowwise=rowwise)
+    pos = start + x_in.shape[1]
     window = settings.sliding_window_len
     for i in range(window):
         tokens = []
@@ -304,4 +327,4 @@ def _coarse_window(model: GPT, x_in: torch.Tensor, x_coarse: np.ndarray, filled:
         logits = model(torch.cat(tokens).view(-1, 1), cache=cache, start=pos,
                        vocab=slice(offset, offset + C.CODEBOOK_SIZE), rowwise=rowwise)
         pos += 1
-    return active
+    return active, pos

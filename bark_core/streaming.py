@@ -118,7 +118,7 @@ def stream_take(pipe, text: str, voice: Voice | None, stages: StageSettings, see
     with pipe._running(pipe.text_model) if interleave else contextlib.nullcontext(), pipe._running(pipe.coarse_model):
         coarse = None
         for (coarse,) in coarse_windows(pipe.coarse_model, feed, history, stages.coarse, [streams.coarse], progress,
-                                        pipe.row_exact):
+                                        pipe.row_exact, reuse_prefix=not pipe.row_exact):
             ready = coarse.shape[1] - settings.lookahead_frames
             if ready > preview.fine.shape[1]:
                 yield preview.chunk(coarse, ready, timings, t0)
