@@ -8,9 +8,12 @@ reference's (same shapes, same order of additions) so that fp32 results are bitw
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.ao.nn.quantized.dynamic import Linear as QuantizedLinear
 
 from . import constants as C
 from .config import FineGPTConfig, GPTConfig
@@ -66,6 +69,25 @@ def by_row(fn, rowwise: bool, *xs: torch.Tensor) -> torch.Tensor:
     return fn(*xs)
 
 
+def linear(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """layer(x) for a Linear or a dynamically quantized int8 Linear, calling its kernel directly.
+
+    Why: a decoding step makes ~50 of these calls and ~100 more small ones, and going through nn.Module's call
+    machinery (and the quantized module's Python checks) was ~20 % of a fast-mode step on a 2-core CPU. The kernel
+    and its arguments are exactly those of `layer.forward`, so results are bitwise the same (parity tests).
+    """
+    if type(layer) is nn.Linear:
+        return F.linear(x, layer.weight, layer.bias)
+    if type(layer) is QuantizedLinear and layer.version >= 4 and layer._packed_params.dtype == torch.qint8:
+        return torch.ops.quantized.linear_dynamic(x, layer._packed_params._packed_params, reduce_range=True)
+    return layer(x)
+
+
+def layer_norm(ln: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
+    """ln(x) without the module call (see `linear`)."""
+    return F.layer_norm(x, ln.normalized_shape, ln.weight, ln.bias, ln.eps)
+
+
 class SelfAttention(nn.Module):
     def __init__(self, config: GPTConfig, causal: bool):
         super().__init__()
@@ -76,8 +98,9 @@ class SelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int, start: int,
                 rowwise: bool = False) -> torch.Tensor:
         B, T, Cw = x.shape
-        q, k, v = by_row(self.c_attn, rowwise, x).split(self.n_embd, dim=2)
-        q, k, v = (t.view(B, T, self.n_head, Cw // self.n_head).transpose(1, 2) for t in (q, k, v))
+        # (B, T, 3, nh, hd) -> three (B, nh, T, hd) views: the strides the reference's split + transpose give.
+        qkv = by_row(partial(linear, self.c_attn), rowwise, x).view(B, T, 3, self.n_head, Cw // self.n_head)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         if cache is not None:
             cached_k, cached_v = cache.write(layer, start, k, v)
             if start > 0:
@@ -88,7 +111,7 @@ class SelfAttention(nn.Module):
                 k, v = cached_k, cached_v
         causal = self.causal and start == 0 and T > 1
         y = by_row(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=causal), rowwise, q, k, v)
-        return by_row(self.c_proj, rowwise, y.transpose(1, 2).contiguous().view(B, T, Cw))
+        return by_row(partial(linear, self.c_proj), rowwise, y.transpose(1, 2).contiguous().view(B, T, Cw))
 
 
 class MLP(nn.Module):
@@ -98,7 +121,7 @@ class MLP(nn.Module):
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
 
     def forward(self, x: torch.Tensor, rowwise: bool = False) -> torch.Tensor:
-        return by_row(self.c_proj, rowwise, F.gelu(by_row(self.c_fc, rowwise, x)))
+        return by_row(partial(linear, self.c_proj), rowwise, F.gelu(by_row(partial(linear, self.c_fc), rowwise, x)))
 
 
 class Block(nn.Module):
@@ -113,8 +136,9 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0, start: int = 0,
                 rowwise: bool = False) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), cache, layer, start, rowwise)
-        return x + self.mlp(self.ln_2(x), rowwise)
+        # Sub-modules through `forward`, LayerNorms through F: see `linear` (no hooks are used on them).
+        x = x + self.attn.forward(layer_norm(self.ln_1, x), cache, layer, start, rowwise)
+        return x + self.mlp.forward(layer_norm(self.ln_2, x), rowwise)
 
 
 class GPT(nn.Module):
@@ -163,11 +187,10 @@ class GPT(nn.Module):
         T = x.shape[1]
         if start + T > self.config.block_size:
             raise ValueError(f"sequence of {start + T} positions exceeds the model's {self.config.block_size}")
-        pos = torch.arange(start, start + T, dtype=torch.long, device=x.device)
-        x = x + self.transformer.wpe(pos)
+        x = x + self.transformer.wpe.weight[start : start + T]  # the rows an embedding lookup of start.. returns
         for i, block in enumerate(self.transformer.h):
-            x = block(x, cache, i, start, rowwise)
-        x = self.transformer.ln_f(x)
+            x = block.forward(x, cache, i, start, rowwise)
+        x = layer_norm(self.transformer.ln_f, x)
         return by_row(lambda x: head(self.lm_head, x, vocab), rowwise, x if all_logits else x[:, -1, :])
 
 
@@ -221,7 +244,7 @@ def head(proj: nn.Module, x: torch.Tensor, vocab: slice | None) -> torch.Tensor:
     """Output projection restricted to `vocab` rows of the weight. Each logit is the same dot product as in the
     full projection (bitwise, checked by the parity tests); quantized heads compute all and slice."""
     if vocab is None:
-        return proj(x)
+        return linear(proj, x)
     if isinstance(proj, nn.Linear):
         return F.linear(x, proj.weight[vocab])
-    return proj(x)[..., vocab]
+    return linear(proj, x)[..., vocab]
