@@ -16,6 +16,7 @@ Not a test: timings are noisy, so read the medians and the ratios measured side 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import resource
 import statistics
@@ -210,7 +211,10 @@ def child(impl: str, folder: Path, seconds: float, runs: int, threads: int, devi
     global DEVICE, VOICE
     DEVICE, VOICE = device, voice
     torch.set_num_threads(threads)
-    results = [IMPLS[impl](folder, seconds, seed=r) for r in range(runs)]
+    results = []
+    for r in range(runs):
+        results.append(IMPLS[impl](folder, seconds, seed=r))
+        gc.collect()  # free the run's pipeline before the next loads (quantized models hold reference cycles)
     gpu = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
     print(json.dumps(dict(results=results, peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                           peak_gpu_mb=gpu)))
