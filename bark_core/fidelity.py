@@ -85,7 +85,8 @@ def coarse_logits_decoded(model, semantic: np.ndarray, coarse: np.ndarray, setti
     activations are quantized per step here, as in decoding."""
     flat = flatten_coarse(coarse)
     window, out = settings.sliding_window_len, []
-    cache = KVCache(model.config, 1, C.CONTEXT_WINDOW, model.transformer.wpe.weight.device)
+    device = model.transformer.wpe.weight.device
+    cache = KVCache(model.config, 1, C.CONTEXT_WINDOW, device)
     both = slice(C.SEMANTIC_VOCAB_SIZE, C.SEMANTIC_VOCAB_SIZE + 2 * C.CODEBOOK_SIZE)
     cached = None
     for start in range(0, len(flat), window):
@@ -94,13 +95,14 @@ def coarse_logits_decoded(model, semantic: np.ndarray, coarse: np.ndarray, setti
         extends = (reuse_prefix and cached is not None and len(cached) == len(x_in) - 1
                    and np.array_equal(cached, x_in[:-1]))
         begin = len(cached) if extends else 0
-        logits = model(torch.from_numpy(x_in[begin:])[None], cache=cache, start=begin, vocab=both)[0]
+        logits = model(torch.from_numpy(x_in[begin:])[None].to(device), cache=cache, start=begin, vocab=both)[0]
         n = min(window, len(flat) - start)
         for i in range(n):
             cb = (start + i) % C.N_COARSE_CODEBOOKS
             out.append(logits[cb * C.CODEBOOK_SIZE : (cb + 1) * C.CODEBOOK_SIZE])
             if i + 1 < n:
-                logits = model(torch.tensor([[flat[start + i]]]), cache=cache, start=len(x_in) + i, vocab=both)[0]
+                token = torch.tensor([[flat[start + i]]], device=device)
+                logits = model(token, cache=cache, start=len(x_in) + i, vocab=both)[0]
         cached = np.hstack([x_in, flat[start : start + n - 1]])
     return torch.stack(out)
 

@@ -214,7 +214,7 @@ def child(impl: str, folder: Path, seconds: float, runs: int, threads: int, devi
     results = []
     for r in range(runs):
         results.append(IMPLS[impl](folder, seconds, seed=r))
-        gc.collect()  # free the run's pipeline before the next loads (quantized models hold reference cycles)
+        gc.collect()  # free the run's pipeline (and any reference cycles) before the next one loads
     gpu = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
     print(json.dumps(dict(results=results, peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                           peak_gpu_mb=gpu)))

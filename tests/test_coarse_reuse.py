@@ -112,3 +112,30 @@ def test_decoded_teacher_forcing_reproduces_the_stage_and_measures_fast_mode(pip
     fast = [coarse_decode_fidelity(pipe.coarse_model, fast_pipe.coarse_model, semantic, codes, reuse)
             for reuse in (False, True)]
     assert all(0 < f["kl"] < 0.05 and f["top1"] > 0.8 for f in fast), fast
+
+
+def test_batched_takes_of_different_lengths_reuse_their_own_rows(pipe, monkeypatch):
+    """Takes leave the batch at different windows (one mid-window): each remaining row keeps reusing its own
+    cached tokens."""
+    rng = np.random.default_rng(4)
+    semantics = [rng.integers(0, C.SEMANTIC_VOCAB_SIZE, n) for n in (90, 35, 70)]  # 5, 2 and 4 windows
+    settings = CoarseSettings(SamplingParams(0.7))
+    out, prefills = {}, {}
+    real_forward = pipe.coarse_model.forward
+    for reuse in (False, True):
+        starts = []
+
+        def forward(idx=None, _starts=starts, **kw):
+            _starts.append((kw.get("start", 0), idx.shape[0]))
+            return real_forward(idx, **kw)
+
+        monkeypatch.setattr(pipe.coarse_model, "forward", forward)
+        gens = [torch.Generator().manual_seed(s) for s in (1, 2, 3)]
+        out[reuse] = stages.generate_coarse_takes(pipe.coarse_model, semantics, None, settings, gens,
+                                                  reuse_prefix=reuse)
+        monkeypatch.undo()
+        prefills[reuse] = [rows for s, rows in starts if s == 0]
+    assert prefills[False] == [3, 3, 2, 2, 1] and prefills[True] == [3]  # the batch shrinks; reused: one prefill
+    for plain, reused, semantic in zip(out[False], out[True], semantics, strict=True):
+        assert plain.shape[1] == stages.n_coarse_steps(len(semantic)) // 2
+        np.testing.assert_array_equal(reused, plain)
