@@ -13,7 +13,11 @@ from functools import partial
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.ao.nn.quantized.dynamic import Linear as QuantizedLinear
+
+try:  # eager-mode dynamic quantization (fast mode on CPU); without it, exact and bf16 modes still work
+    from torch.ao.nn.quantized.dynamic import Linear as QuantizedLinear
+except ImportError:  # pragma: no cover - a torch build without torch.ao
+    QuantizedLinear = None
 
 from . import constants as C
 from .config import FineGPTConfig, GPTConfig
