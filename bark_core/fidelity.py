@@ -13,7 +13,7 @@ import torch
 from . import constants as C
 from .config import CoarseSettings
 from .model import KVCache
-from .stages import coarse_window_input, flatten_coarse, semantic_input
+from .stages import cached_prefix, coarse_window_input, flatten_coarse, semantic_input
 
 
 def _compare(p_logits: torch.Tensor, q_logits: torch.Tensor) -> tuple[float, float]:
@@ -92,9 +92,7 @@ def coarse_logits_decoded(model, semantic: np.ndarray, coarse: np.ndarray, setti
     for start in range(0, len(flat), window):
         x_in = coarse_window_input(semantic.astype(np.int64), flat[:start],
                                    int(round(start / C.SEMANTIC_TO_COARSE_RATIO)), settings)
-        extends = (reuse_prefix and cached is not None and len(cached) == len(x_in) - 1
-                   and np.array_equal(cached, x_in[:-1]))
-        begin = len(cached) if extends else 0
+        begin = cached_prefix(cached, x_in) if reuse_prefix else 0
         logits = model(torch.from_numpy(x_in[begin:])[None].to(device), cache=cache, start=begin, vocab=both)[0]
         n = min(window, len(flat) - start)
         for i in range(n):

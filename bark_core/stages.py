@@ -203,6 +203,14 @@ def coarse_window_input(
     return np.hstack([sem, [C.COARSE_INFER_TOKEN], hist]).astype(np.int64)
 
 
+def cached_prefix(cached: np.ndarray | None, x_in: np.ndarray) -> int:
+    """Leading positions of a window's input x_in (..., T) that a KV cache holding `cached` (..., T') already has:
+    T - 1 when x_in is exactly those tokens plus one new token (the window extends the previous one), else 0."""
+    if cached is not None and cached.shape[-1] == x_in.shape[-1] - 1 and np.array_equal(cached, x_in[..., :-1]):
+        return cached.shape[-1]
+    return 0
+
+
 def generate_coarse(
     model: GPT,
     semantic: np.ndarray,
@@ -278,10 +286,8 @@ def coarse_windows(
             return
         x_in = np.stack([coarse_window_input(np.hstack([sem_hist, semantic[t]]), x_coarse[t, :filled],
                                              semantic_idx, settings) for t in active])
-        start = 0
-        if (reuse_prefix and cached_takes == active and cached.shape[1] == x_in.shape[1] - 1
-                and np.array_equal(cached, x_in[:, :-1])):
-            start = cached.shape[1]  # only the last token drawn is new to the cache
+        # Reused, only the last token drawn is new to the cache.
+        start = cached_prefix(cached, x_in) if reuse_prefix and cached_takes == active else 0
         with torch.inference_mode():
             going, pos = _coarse_window(model, torch.from_numpy(x_in[:, start:]).to(device), start, x_coarse, filled,
                                         n_step, n_steps, active, cache, settings, generators, rowwise)
