@@ -8,7 +8,8 @@ reference's (same shapes, same order of additions) so that fp32 results are bitw
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -27,7 +28,8 @@ class KVCache:
     """Keys and values of every layer for up to `max_len` positions, allocated once per generation window.
 
     k, v: (n_layer, batch, n_head, max_len, head_dim), allocated on first write in the dtype the layers produce
-    (fp32, or bf16 under autocast).
+    (fp32, or bf16 under autocast). It also holds the per-generation plan of the model decoding into it (`plans`),
+    so that a decoding step does not rebuild its layers' kernels.
     """
 
     def __init__(self, config: GPTConfig, batch: int, max_len: int, device: torch.device | str):
@@ -35,16 +37,32 @@ class KVCache:
         self.device = device
         self.k: torch.Tensor | None = None
         self.v: torch.Tensor | None = None
+        self._layers: tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]] = ((), ())
+        self._owner: nn.Module | None = None
+        self._plans: list[BlockPlan] = []
+
+    def plans(self, model: GPT) -> list[BlockPlan]:
+        """`model`'s block plans, built on its first call with this cache (one generation's models do not change)."""
+        if self._owner is not model:
+            self._owner, self._plans = model, [block.plan() for block in model.transformer.h]
+        return self._plans
+
+    def _set(self, k: torch.Tensor, v: torch.Tensor) -> None:
+        self.k, self.v = k, v
+        self._layers = (k.unbind(0), v.unbind(0))  # per-layer views: no indexing ops per write
 
     def write(self, layer: int, start: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store k, v (B, nh, T, hd) at positions start..start+T-1; return keys/values of positions 0..start+T-1."""
         if self.k is None or self.k.dtype != k.dtype:
-            self.k = torch.empty(self.shape, device=self.device, dtype=k.dtype)
-            self.v = torch.empty(self.shape, device=self.device, dtype=k.dtype)
-        B, end = k.shape[0], start + k.shape[2]
-        self.k[layer, :B, :, start:end] = k
-        self.v[layer, :B, :, start:end] = v
-        return self.k[layer, :B, :, :end], self.v[layer, :B, :, :end]
+            self._set(torch.empty(self.shape, device=self.device, dtype=k.dtype),
+                      torch.empty(self.shape, device=self.device, dtype=k.dtype))
+        kl, vl = self._layers[0][layer], self._layers[1][layer]
+        if k.shape[0] != kl.shape[0]:  # a prefill shared by all rows writes row 0 only
+            kl, vl = kl[: k.shape[0]], vl[: k.shape[0]]
+        T = k.shape[2]
+        kl.narrow(2, start, T).copy_(k)
+        vl.narrow(2, start, T).copy_(v)
+        return kl.narrow(2, 0, start + T), vl.narrow(2, 0, start + T)
 
     def share_first_row(self, end: int) -> None:
         """Copy row 0's positions 0..end-1 to every row (takes that share one prefill)."""
@@ -56,7 +74,7 @@ class KVCache:
         """Keep only these batch rows, in this order (takes that have finished drop out)."""
         if self.k is not None:
             index = torch.tensor(rows, device=self.k.device)
-            self.k, self.v = self.k.index_select(1, index), self.v.index_select(1, index)
+            self._set(self.k.index_select(1, index), self.v.index_select(1, index))
         self.shape = (self.shape[0], len(rows), *self.shape[2:])
 
 
@@ -73,23 +91,39 @@ def by_row(fn, rowwise: bool, *xs: torch.Tensor) -> torch.Tensor:
     return fn(*xs)
 
 
-def linear(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """layer(x) for a Linear or a dynamically quantized int8 Linear, calling its kernel directly.
+Kernel = Callable[[torch.Tensor], torch.Tensor]
+
+
+def kernel(layer: nn.Module) -> Kernel:
+    """A function computing layer(x) for a Linear or a dynamically quantized int8 Linear by calling its kernel
+    directly (any other module: the module itself).
 
     Why: a decoding step makes ~50 of these calls and ~100 more small ones, and going through nn.Module's call
     machinery (and the quantized module's Python checks) was ~20 % of a fast-mode step on a 2-core CPU. The kernel
     and its arguments are exactly those of `layer.forward`, so results are bitwise the same (parity tests).
     """
     if type(layer) is nn.Linear:
-        return F.linear(x, layer.weight, layer.bias)
+        weight, bias = layer.weight, layer.bias
+        return lambda x: F.linear(x, weight, bias)
     if type(layer) is QuantizedLinear and layer.version >= 4 and layer._packed_params.dtype == torch.qint8:
-        return torch.ops.quantized.linear_dynamic(x, layer._packed_params._packed_params, reduce_range=True)
-    return layer(x)
+        packed, op = layer._packed_params._packed_params, torch.ops.quantized.linear_dynamic
+        return lambda x: op(x, packed, True)  # reduce_range=True, as the module passes it
+    return layer
+
+
+def linear(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """layer(x) through `kernel`."""
+    return kernel(layer)(x)
+
+
+def norm_kernel(ln: nn.LayerNorm) -> Kernel:
+    """ln(x) without the module call (see `kernel`)."""
+    shape, weight, bias, eps = ln.normalized_shape, ln.weight, ln.bias, ln.eps
+    return lambda x: F.layer_norm(x, shape, weight, bias, eps)
 
 
 def layer_norm(ln: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
-    """ln(x) without the module call (see `linear`)."""
-    return F.layer_norm(x, ln.normalized_shape, ln.weight, ln.bias, ln.eps)
+    return norm_kernel(ln)(x)
 
 
 class SelfAttention(nn.Module):
@@ -99,24 +133,6 @@ class SelfAttention(nn.Module):
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int, start: int,
-                rowwise: bool = False) -> torch.Tensor:
-        B, T, Cw = x.shape
-        # (B, T, 3, nh, hd) -> three (B, nh, T, hd) views: the strides the reference's split + transpose give.
-        qkv = by_row(partial(linear, self.c_attn), rowwise, x).view(B, T, 3, self.n_head, Cw // self.n_head)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        if cache is not None:
-            cached_k, cached_v = cache.write(layer, start, k, v)
-            if start > 0:
-                if T != 1:
-                    raise ValueError("cached decoding takes one token at a time after the prefill")
-                # The new query attends to every cached position, itself included: no mask needed. (The prefill
-                # attends over the fresh k, v, exactly as the reference does.)
-                k, v = cached_k, cached_v
-        causal = self.causal and start == 0 and T > 1
-        y = by_row(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=causal), rowwise, q, k, v)
-        return by_row(partial(linear, self.c_proj), rowwise, y.transpose(1, 2).contiguous().view(B, T, Cw))
-
 
 class MLP(nn.Module):
     def __init__(self, config: GPTConfig):
@@ -124,8 +140,18 @@ class MLP(nn.Module):
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
 
-    def forward(self, x: torch.Tensor, rowwise: bool = False) -> torch.Tensor:
-        return by_row(partial(linear, self.c_proj), rowwise, F.gelu(by_row(partial(linear, self.c_fc), rowwise, x)))
+
+class BlockPlan(NamedTuple):
+    """One block's kernels (see `kernel`), gathered once per generation: what `run_block` runs."""
+
+    ln_1: Kernel
+    attn_in: Kernel
+    attn_out: Kernel
+    ln_2: Kernel
+    mlp_in: Kernel
+    mlp_out: Kernel
+    n_head: int
+    causal: bool
 
 
 class Block(nn.Module):
@@ -138,11 +164,45 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=ln_bias)
         self.mlp = MLP(config)
 
+    def plan(self) -> BlockPlan:
+        """This block's kernels as its modules are now (after any quantization or device move)."""
+        return BlockPlan(norm_kernel(self.ln_1), kernel(self.attn.c_attn), kernel(self.attn.c_proj),
+                         norm_kernel(self.ln_2), kernel(self.mlp.c_fc), kernel(self.mlp.c_proj), self.attn.n_head,
+                         self.attn.causal)
+
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0, start: int = 0,
                 rowwise: bool = False) -> torch.Tensor:
-        # Sub-modules through `forward`, LayerNorms through F: see `linear` (no hooks are used on them).
-        x = x + self.attn.forward(layer_norm(self.ln_1, x), cache, layer, start, rowwise)
-        return x + self.mlp.forward(layer_norm(self.ln_2, x), rowwise)
+        return run_block(self.plan(), x, cache, layer, start, rowwise)
+
+
+def run_block(p: BlockPlan, x: torch.Tensor, cache: KVCache | None, layer: int, start: int,
+              rowwise: bool) -> torch.Tensor:
+    """One transformer block on x (B, T, C) at positions start..start+T-1 -> (B, T, C), the reference's ops in
+    the reference's order. A plain function over a prebuilt plan: a decoding step runs it once per layer, and
+    attribute lookups and module calls were a measurable part of a step (see `kernel`)."""
+    B, T, Cw = x.shape
+    rows = rowwise and B > 1
+    # (B, T, 3, nh, hd) -> three (B, nh, T, hd) views: the strides the reference's split + transpose give.
+    qkv = (by_row(p.attn_in, True, p.ln_1(x)) if rows else p.attn_in(p.ln_1(x))).view(B, T, 3, p.n_head, -1)
+    q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+    if cache is not None:
+        cached_k, cached_v = cache.write(layer, start, k, v)
+        if start > 0:
+            if T != 1:
+                raise ValueError("cached decoding takes one token at a time after the prefill")
+            # The new query attends to every cached position, itself included: no mask needed. (The prefill
+            # attends over the fresh k, v, exactly as the reference does.)
+            k, v = cached_k, cached_v
+    causal = p.causal and start == 0 and T > 1
+    if rows:
+        y = by_row(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=causal), True, q, k, v)
+    else:
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    y = y.transpose(1, 2).contiguous().view(B, T, Cw)
+    x = x + (by_row(p.attn_out, True, y) if rows else p.attn_out(y))
+    h = p.ln_2(x)
+    h = F.gelu(by_row(p.mlp_in, True, h) if rows else p.mlp_in(h))
+    return x + (by_row(p.mlp_out, True, h) if rows else p.mlp_out(h))
 
 
 class GPT(nn.Module):
@@ -192,8 +252,9 @@ class GPT(nn.Module):
         if start + T > self.config.block_size:
             raise ValueError(f"sequence of {start + T} positions exceeds the model's {self.config.block_size}")
         x = x + self.transformer.wpe.weight[start : start + T]  # the rows an embedding lookup of start.. returns
-        for i, block in enumerate(self.transformer.h):
-            x = block.forward(x, cache, i, start, rowwise)
+        plans = [b.plan() for b in self.transformer.h] if cache is None else cache.plans(self)
+        for i, plan in enumerate(plans):
+            x = run_block(plan, x, cache, i, start, rowwise)
         x = layer_norm(self.transformer.ln_f, x)
         return by_row(lambda x: head(self.lm_head, x, vocab), rowwise, x if all_logits else x[:, -1, :])
 
@@ -239,8 +300,8 @@ class FineGPT(nn.Module):
         embs = torch.cat([wte(idx[:, :, i]).unsqueeze(-1) for i, wte in enumerate(self.transformer.wtes)], dim=-1)
         x = embs[:, :, :, : pred_idx + 1].sum(dim=-1) + self.transformer.wpe(pos)
         for block in self.transformer.h:
-            x = block(x)
-        x = self.transformer.ln_f(x if rows is None else x[:, rows])
+            x = run_block(block.plan(), x, None, 0, 0, False)
+        x = layer_norm(self.transformer.ln_f, x if rows is None else x[:, rows])
         return head(self.lm_heads[pred_idx - self.config.n_codes_given], x, vocab)
 
 

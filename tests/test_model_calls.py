@@ -44,3 +44,21 @@ def test_other_layers_fall_back_to_their_module():
     layer = nn.Sequential(nn.Linear(8, 8))  # not a Linear: called as a module
     x = torch.randn(1, 8)
     assert torch.equal(linear(layer, x), layer(x))
+
+
+def test_a_generation_builds_its_block_plans_once(pipe, monkeypatch):
+    """Decoding steps reuse the cache's plans (the point: no per-step kernel lookups); a fresh cache (the next
+    generation) builds them again, so a model quantized or moved between generations runs its new kernels."""
+    from bark_core.model import Block, KVCache
+
+    model = pipe.coarse_model
+    built = []
+    plan = Block.plan
+    monkeypatch.setattr(Block, "plan", lambda self: built.append(self) or plan(self))
+    x = torch.randint(10_000, 12_000, (1, 40))
+    for _ in range(2):
+        cache = KVCache(model.config, 1, 48, "cpu")
+        model(x, cache=cache)
+        for i in range(5):
+            model(torch.tensor([[10_001 + i]]), cache=cache, start=40 + i)
+    assert built == 2 * list(model.transformer.h)
