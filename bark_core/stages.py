@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import numpy as np
 import torch
@@ -243,9 +244,12 @@ def coarse_windows(
     rowwise: bool = True,
     *,
     reuse_prefix: bool = False,
+    early: int = 0,
 ) -> Iterator[list[np.ndarray]]:
     """One take per (semantic tokens, generator), decoded as one batch, one window at a time: after each window,
     every take's codes so far (2, T_c_i) (what streaming plays meanwhile); the last yield is the final codes.
+    early > 0: also yield once inside the first window, after its first `early` tokens (streaming's first chunk
+    comes that much sooner), unless the window ends there anyway.
 
     All takes share the voice and step through the same windows, so their window prefills have the same length;
     a take leaves the batch when its tokens are done. rowwise: see `model.by_row`. semantics: complete token
@@ -288,9 +292,10 @@ def coarse_windows(
                                              semantic_idx, settings) for t in active])
         # Reused, only the last token drawn is new to the cache.
         start = cached_prefix(cached, x_in) if reuse_prefix and cached_takes == active else 0
-        with torch.inference_mode():
-            going, pos = _coarse_window(model, torch.from_numpy(x_in[:, start:]).to(device), start, x_coarse, filled,
-                                        n_step, n_steps, active, cache, settings, generators, rowwise)
+        codes = partial(_codes_so_far, x_coarse, len(coarse_hist), n_steps)
+        going, pos = yield from _coarse_window(model, torch.from_numpy(x_in[:, start:]).to(device), start, x_coarse,
+                                               filled, n_step, n_steps, active, cache, settings, generators, rowwise,
+                                               early if w == 0 else 0, codes)
         if reuse_prefix:
             fed = pos - x_in.shape[1]  # tokens drawn in this window that are in the cache (all but the last)
             cached = np.hstack([x_in[[active.index(t) for t in going]], x_coarse[going, filled : filled + fed]])
@@ -300,16 +305,24 @@ def coarse_windows(
         n_step += min(window, max(n_steps) - n_step)
         w += 1
         report(progress, "coarse", w, max(w, int(np.ceil(max(n_steps) / window))))
-        yield [unflatten_coarse(x_coarse[t, len(coarse_hist) : len(coarse_hist) + min(n, n_step) // 2 * 2])
-               for t, n in enumerate(n_steps)]
+        yield codes(n_step)
 
 
+def _codes_so_far(x_coarse: np.ndarray, n_history: int, n_steps: list[int], n_step: int) -> list[np.ndarray]:
+    """Every take's codes (2, T_c_i) after `n_step` tokens (take i has at most n_steps[i])."""
+    return [unflatten_coarse(x_coarse[t, n_history : n_history + min(n, n_step) // 2 * 2])
+            for t, n in enumerate(n_steps)]
+
+
+@torch.inference_mode()
 def _coarse_window(model: GPT, x_in: torch.Tensor, start: int, x_coarse: np.ndarray, filled: int, n_step: int,
                    n_steps: list[int], active: list[int], cache: KVCache, settings: CoarseSettings,
-                   generators: list, rowwise: bool) -> tuple[list[int], int]:
+                   generators: list, rowwise: bool, early: int,
+                   codes: Callable[[int], list[np.ndarray]]) -> Iterator[list[np.ndarray]]:
     """Feed one window's input (x_in (B, T) at positions start.., one row per active take: the whole window from
     0, or the one token new to a reused cache) and sample up to a window of tokens for each into x_coarse
-    (takes, T_total), from position `filled` on. Returns the takes still active and the positions now cached."""
+    (takes, T_total), from position `filled` on. Yields codes(n_step) once after `early` tokens if the window goes
+    on past them; returns the takes still active and the positions now cached."""
     offset = C.SEMANTIC_VOCAB_SIZE + (n_step % C.N_COARSE_CODEBOOKS) * C.CODEBOOK_SIZE
     # Even steps sample codebook 0, odd steps codebook 1: each from its own 1024-wide logit slice.
     logits = model(x_in, cache=cache, start=start, vocab=slice(offset, offset + C.CODEBOOK_SIZE), rowwise=rowwise)
@@ -326,6 +339,8 @@ def _coarse_window(model: GPT, x_in: torch.Tensor, start: int, x_coarse: np.ndar
         going = [row for row, take in enumerate(active) if n_step < n_steps[take]]
         if not going or i + 1 == window:
             break
+        if i + 1 == early:
+            yield codes(n_step)
         if len(going) < len(active):
             cache.keep(going)
             active, tokens = [active[r] for r in going], [tokens[r] for r in going]

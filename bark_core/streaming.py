@@ -1,7 +1,8 @@
 """Streaming: audio to listen to while the take is still being made.
 
 Each coarse window is played as soon as it is done: its new frames go through a short fine window and the codec,
-with earlier frames as context so that joins are seamless. After the last window, fine and the codec run over the
+with earlier frames as context so that joins are seamless. The first chunk does not wait for the first window to
+end: it is cut as soon as its frames and a short look-ahead exist (`StreamSettings.first_lookahead_frames`). After the last window, fine and the codec run over the
 whole take exactly as `generate` runs them, so the final result equals `generate(..., seed=seed)` token for token.
 
 When the first window starts depends on the random streams (`sampling.StageStreams`). In exact mode every stage
@@ -38,6 +39,9 @@ class StreamSettings:
     """How the preview is cut. Frames are EnCodec frames (75 per second)."""
 
     lookahead_frames: int = 16  # held back until the next window, so the preview's fine model sees a little ahead
+    # The first chunk plays the frames the first window's chunk would (its frames less lookahead_frames), but is cut
+    # inside that window as soon as they and this look-ahead exist: the first audio comes ~28 coarse steps sooner.
+    first_lookahead_frames: int = 2
     fine_context_frames: int = 32  # earlier preview fine codes given to the next fine window as its history
     # Frames per preview fine window (the final take uses the reference's 1024). Its cost is the preview's cost:
     # the fine model is compute-bound, and each chunk runs a whole window for each of 6 codebooks. 80 holds a
@@ -49,6 +53,8 @@ class StreamSettings:
     def __post_init__(self):
         if not 0 <= self.lookahead_frames <= 75 or not 0 <= self.codec_context_frames <= 375:
             raise ValueError("lookahead_frames must be in 0..75 and codec_context_frames in 0..375")
+        if not 0 <= self.first_lookahead_frames <= self.lookahead_frames:
+            raise ValueError("first_lookahead_frames must be in 0..lookahead_frames")
         if not 64 <= self.fine_window <= C.FINE_WINDOW or self.fine_window % 2:
             raise ValueError(f"fine_window must be an even number of frames in 64..{C.FINE_WINDOW}")
         if not 0 <= self.fine_context_frames <= self.fine_window // 2:
@@ -117,9 +123,15 @@ def stream_take(pipe, text: str, voice: Voice | None, stages: StageSettings, see
     t_coarse, semantic_before = time.perf_counter(), feed.seconds
     with pipe._running(pipe.text_model) if interleave else contextlib.nullcontext(), pipe._running(pipe.coarse_model):
         coarse = None
+        # The first chunk's frames: those of the first window (30 frames) less the look-ahead.
+        first = stages.coarse.sliding_window_len // C.N_COARSE_CODEBOOKS - settings.lookahead_frames
+        early = C.N_COARSE_CODEBOOKS * (first + settings.first_lookahead_frames) if first > 0 else 0
         for (coarse,) in coarse_windows(pipe.coarse_model, feed, history, stages.coarse, [streams.coarse], progress,
-                                        pipe.row_exact, reuse_prefix=not pipe.row_exact):
-            ready = coarse.shape[1] - settings.lookahead_frames
+                                        pipe.row_exact, reuse_prefix=not pipe.row_exact, early=early):
+            if early and preview.fine.shape[1] == 0:
+                ready = min(coarse.shape[1] - settings.first_lookahead_frames, first)
+            else:
+                ready = coarse.shape[1] - settings.lookahead_frames
             if ready > preview.fine.shape[1]:
                 yield preview.chunk(coarse, ready, timings, t0)
     timings["semantic"] = feed.seconds

@@ -39,6 +39,42 @@ def test_stream_plays_before_coarse_ends_and_the_final_take_equals_generate(pipe
     assert 0 < final.timings["first_audio"] < final.timings["total"]
 
 
+def test_the_first_chunk_is_cut_inside_the_first_window(pipe):
+    """The first chunk plays the first window's frames less the look-ahead, cut as soon as they and a shorter
+    look-ahead exist (before the first window ends); the chunks and the take are otherwise as without it."""
+    runs = {}
+    for name, settings in (("early", StreamSettings()), ("at window end", StreamSettings(first_lookahead_frames=16))):
+        events = runs[name] = []
+        for chunk in pipe.stream("Hello world", seed=4, max_duration_s=3.0, settings=settings,
+                                 progress=lambda stage, done, total, out=events: out.append((stage, done))):
+            events.append(chunk)
+    early, late = ([e for e in events if not isinstance(e, tuple)] for events in runs.values())
+    assert [c.start_s for c in early] == [c.start_s for c in late] and len(early) >= 4
+    assert len(early[0].audio) == len(late[0].audio) == (30 - 16) * C.SAMPLES_PER_FRAME
+    np.testing.assert_array_equal(early[-1].result.fine_tokens, late[-1].result.fine_tokens)
+    for name, events in runs.items():
+        first_chunk = next(i for i, e in enumerate(events) if not isinstance(e, tuple))
+        assert (first_chunk < events.index(("coarse", 1))) == (name == "early"), name
+
+
+def test_coarse_windows_yield_early_once_inside_the_first_window(pipe):
+    from bark_core.config import CoarseSettings
+    from bark_core.stages import coarse_windows
+
+    semantic = np.random.default_rng(0).integers(0, 10_000, 120)
+
+    def windows(early):
+        g = torch.Generator().manual_seed(0)
+        return [c.copy() for (c,) in coarse_windows(pipe.coarse_model, [semantic], None, CoarseSettings(), [g],
+                                                    early=early)]
+
+    plain, early, at_end = windows(0), windows(10), windows(60)
+    assert [c.shape[1] for c in early] == [5] + [c.shape[1] for c in plain]
+    np.testing.assert_array_equal(early[0], plain[0][:, :5])
+    assert all(np.array_equal(a, b) for a, b in zip(early[1:], plain, strict=True))
+    assert len(at_end) == len(plain)  # the window ends there: no extra yield
+
+
 def test_stream_joins_are_continuous(pipe):
     """Each chunk is decoded with earlier frames as context: at a join the step is no larger than inside chunks."""
     chunks = list(pipe.stream("Hello world", seed=3, max_duration_s=3.0))
@@ -53,6 +89,7 @@ def test_stream_joins_are_continuous(pipe):
 @pytest.mark.parametrize("kw, message", [
     (dict(fine_window=1000 + 1), "fine_window"), (dict(lookahead_frames=-1), "lookahead_frames"),
     (dict(fine_context_frames=200, fine_window=256), "fine_context_frames"),
+    (dict(first_lookahead_frames=17), "first_lookahead_frames"),
 ])
 def test_stream_settings_are_checked(kw, message):
     with pytest.raises(ValueError, match=message):
