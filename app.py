@@ -522,8 +522,8 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                                             visible=len(pipelines.models) > 1)
                         speed = gr.Radio(["exact", "fast"], value="exact", label="precision",
                                          info="exact: fp32, identical to Bark's reference; fast: int8 weights "
-                                              "on CPU (bf16 on a GPU), ~2x faster than exact on a CPU, close to it, "
-                                              "and the live preview starts sooner")
+                                              "on CPU (bf16 on a GPU), over 2x faster than exact on a CPU, close to "
+                                              "it, and the live preview starts sooner")
                 with gr.Row():
                     n_takes = gr.Slider(1, MAX_TAKES, value=1, step=1, label="takes",
                                         info="variations (seeds s, s+1, …) made together in one batch")

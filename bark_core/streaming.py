@@ -2,8 +2,9 @@
 
 Each coarse window is played as soon as it is done: its new frames go through a short fine window and the codec,
 with earlier frames as context so that joins are seamless. The first chunk does not wait for the first window to
-end: it is cut as soon as its frames and a short look-ahead exist (`StreamSettings.first_lookahead_frames`). After the last window, fine and the codec run over the
-whole take exactly as `generate` runs them, so the final result equals `generate(..., seed=seed)` token for token.
+end: it is cut as soon as its frames and a short look-ahead exist (`StreamSettings.first_lookahead_frames`).
+After the last window, fine and the codec run over the whole take exactly as `generate` runs them, so the final
+result equals `generate(..., seed=seed)` token for token.
 
 When the first window starts depends on the random streams (`sampling.StageStreams`). In exact mode every stage
 draws from one stream in the reference's order, so all semantic tokens come first. In fast mode each stage has its
