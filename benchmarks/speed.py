@@ -44,12 +44,12 @@ def write_weights(folder: Path, size: str) -> Path:
     return folder
 
 
-def run_bark_core(folder: Path, seconds: float, seed: int, precision: str = "exact") -> dict:
+def run_bark_core(folder: Path, seconds: float, seed: int, precision: str = "exact", offload: bool = False) -> dict:
     import torch
 
     from bark_core import BarkPipeline
 
-    pipe = BarkPipeline.from_pretrained(str(folder), device=DEVICE, precision=precision)
+    pipe = BarkPipeline.from_pretrained(str(folder), device=DEVICE, precision=precision, offload=offload)
     t = {}
     g = torch.Generator().manual_seed(seed)
     t0 = time.perf_counter()
@@ -201,6 +201,8 @@ IMPLS = {"bark_core": run_bark_core, "reference": run_reference, "transformers":
          "bark_core_stream": lambda folder, seconds, seed: run_stream(folder, seconds, seed, "exact"),
          "bark_core_fast_stream": lambda folder, seconds, seed: run_stream(folder, seconds, seed, "fast"),
          "bark_core_fast": lambda folder, seconds, seed: run_bark_core(folder, seconds, seed, "fast"),
+         # one model at a time on the accelerator: compare its peak GPU memory with the row above (CUDA)
+         "bark_core_fast_offload": lambda folder, seconds, seed: run_bark_core(folder, seconds, seed, "fast", True),
          # bf16 autocast everywhere: for CPUs with AMX / AVX-512-BF16 (and what GPUs run)
          "bark_core_bf16": lambda folder, seconds, seed: run_bark_core(folder, seconds, seed, "bf16")}
 

@@ -16,13 +16,15 @@ def test_speed_harness_runs_and_checks_token_identity(tmp_path, tiny_models):
     write_codec(tmp_path / "codec")
     out = subprocess.run([sys.executable, "-m", "benchmarks.speed", "--weights", str(tmp_path), "--runs", "1",
                           "--seconds", "0.6", "--impl", "reference", "bark_core", "bark_core_4_takes",
-                          "bark_core_stream"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+                          "bark_core_stream", "bark_core_fast_offload"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     text = out.stdout
     assert "| reference |" in text and "| bark_core |" in text
     assert "bark_core speed-up over the reference (same run)" in text
     assert text.count("identical to the reference's") == 3  # exact, take 0 of the batch, and the streamed take
     assert "bark_core_4_takes: 4 takes in" in text and "bark_core_stream: first audio after" in text
+    assert "| bark_core_fast_offload |" in text
 
 
 def test_speed_harness_streams_with_a_voice(tmp_path, tiny_models):
