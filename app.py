@@ -195,16 +195,120 @@ class GridTab:
         marks = [slot[k] for slot in self.slots for k in ("stars", "fav", "note")]
         self.csv.click(self.ratings, [self.cells_state, *marks], self.csv, api_name="ratings")
 
+def read_txt(path) -> str:
+    if not path:
+        return gr.update()
+    data = Path(path).read_bytes()
+    if len(data) > 4 * LONG.max_chars:
+        raise gr.Error(f"the text file is {len(data) / 1e3:.0f} kB; at most {LONG.max_chars:,} characters "
+                       f"are accepted")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise gr.Error("the text file is not valid UTF-8: save it as UTF-8 text and upload it again") from None
 
-def build_demo(pipelines: Pipelines) -> gr.Blocks:
-    out_dir = Path(tempfile.mkdtemp(prefix="bark-studio-"))
-    live_ok = has_ffmpeg()
-    active: set[int] = set()  # worker threads generating right now (tests check that Stop ends them)
-    stops = StopSignals()
 
-    def count(text: str, model: str, language: str):
+def on_language(language: str, voice: str):
+    choices = voice_choices(language)
+    return gr.update(choices=choices, value=voice if voice in choices else choices[0])
+
+
+def on_npz(path, current):
+    if not path:
+        return current, voice_status(current)
+    try:
+        voice = Voice.load(path, name=Path(path).name)
+    except ValueError as e:
+        gr.Warning(str(e))
+        return current, voice_status(current)
+    new = {"label": f"uploaded {Path(path).name}", "voice": voice}
+    return new, voice_status(new)
+
+
+def voice_status(custom) -> str:
+    if custom:
+        return f"Using **{custom['label']}** ({custom['voice'].duration_s:.1f} s prompt). Clear it to use presets."
+    return "Using the preset selected above."
+
+
+def on_reference(path) -> str:
+    if not path:
+        return "No recording yet."
+    try:
+        info = sf.info(path)
+    except Exception:  # noqa: BLE001 - any unreadable upload gets the same answer
+        return "This file could not be read as audio (wav, flac, ogg or mp3)."
+    return (f"Recording received: {info.duration:.1f} s, {info.samplerate} Hz, {info.channels} channel(s). "
+            "Click **Make a voice from this recording** to use it.")
+
+
+@gpu
+def run_request(pipe: BarkPipeline, text, voice, language, kw, n_takes: int, on_audio, progress,
+                cancel: threading.Event) -> list:
+    """The takes of one request: a batch of takes, a live stream, or long-form text (one take at a time)."""
+    shown = [0.0]
+
+    def report(stage: str, done: int, total: int) -> None:
+        if cancel.is_set():  # Stop was pressed: end this generation at the next step, freeing its memory
+            raise GenerationCancelled("stopped by the user")
+        fraction, label = overall_progress(stage, done, total)
+        if on_audio is not None and n_takes == 1:  # a fast-mode stream interleaves semantic and coarse steps:
+            fraction = shown[0] = max(shown[0], fraction)  # the bar only moves forward
+        progress(fraction, desc=label)
+
+    chunks = plan_chunks(pipe, text, language, LONG)
+    if len(chunks) == 1 and n_takes > 1:
+        return pipe.generate_takes(chunks[0], n_takes=n_takes, voice=voice, progress=report, **kw)
+    if len(chunks) == 1 and on_audio is not None:
+        for chunk in pipe.stream(chunks[0], voice=voice, progress=report, **kw):
+            if chunk.result is None:
+                on_audio(chunk.audio)
+        return [chunk.result]
+    # One entry point for every length: text that fits one window is exactly `generate`.
+    seed = kw.pop("seed")
+    return [pipe.generate_long(text, voice=voice, language=language, settings=LONG, progress=report,
+                               seed=None if seed is None else seed + i, **kw) for i in range(n_takes)]
+
+
+def history_rows(history) -> list[list]:
+    return [[h["n"], h["settings"]["text"][:60], h["settings"]["voice"], h["settings"]["language"],
+             h["settings"]["seed"], round(h["duration"], 2), round(h["rtf"], 2)] for h in history]
+
+
+def history_choices(history) -> list[tuple[str, str]]:
+    return [(f"#{h['n']}: {h['settings']['text'][:40]}", h["id"]) for h in history]
+
+
+def pick_take(take_id, history):
+    take = next((h for h in history if h["id"] == take_id), None)
+    return (take["wav"] if take else None), take, (take["bundle"] if take else None)
+
+
+def use_take(take):
+    if not take:
+        gr.Warning("Generate a take first (or pick one from the history).")
+        return None, voice_status(None)
+    custom = {"label": f"take #{take['n']} (seed {take['settings']['seed']})", "voice": take["voice"]}
+    return custom, voice_status(custom)
+
+
+class Studio:
+    """The app's request handlers over one set of pipelines. Nothing per user is kept here (that lives in each
+    session's gr.State); what is shared: the pipelines, the folder of downloads, the Stop signals, and the set of
+    worker threads generating right now (tests check that Stop ends them)."""
+
+    def __init__(self, pipelines: Pipelines):
+        self.pipelines = pipelines
+        self.out_dir = Path(tempfile.mkdtemp(prefix="bark-studio-"))
+        self.live_ok = has_ffmpeg()
+        self.active: set[int] = set()
+        self.stops = StopSignals()
+        self._detector: LanguageDetector | None = None
+        self._detector_lock = threading.Lock()
+
+    def count(self, text: str, model: str, language: str):
         """Live token count and the split preview (exact with the model's tokenizer, else estimated)."""
-        tok = pipelines.tokenizer(model)
+        tok = self.pipelines.tokenizer(model)
         counter = (lambda t: len(tokenize(tok, t)) if t else 0) if tok is not None else (
             lambda t: round(len(t) / 3.5))
         try:
@@ -218,103 +322,31 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
         parts = f" · {len(chunks)} chunks of ≤ {LONG.max_chunk_seconds:.0f} s" if len(chunks) > 1 else ""
         return f"{approx}{n} BERT tokens · ≈{seconds:.1f} s of speech{parts}", chunk_plan(chunks, counter)
 
-    def read_txt(path) -> str:
-        if not path:
-            return gr.update()
-        data = Path(path).read_bytes()
-        if len(data) > 4 * LONG.max_chars:
-            raise gr.Error(f"the text file is {len(data) / 1e3:.0f} kB; at most {LONG.max_chars:,} characters "
-                           f"are accepted")
-        try:
-            return data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise gr.Error("the text file is not valid UTF-8: save it as UTF-8 text and upload it again") from None
-
-    def on_language(language: str, voice: str):
-        choices = voice_choices(language)
-        return gr.update(choices=choices, value=voice if voice in choices else choices[0])
-
-    def on_npz(path, current):
-        if not path:
-            return current, voice_status(current)
-        try:
-            voice = Voice.load(path, name=Path(path).name)
-        except ValueError as e:
-            gr.Warning(str(e))
-            return current, voice_status(current)
-        new = {"label": f"uploaded {Path(path).name}", "voice": voice}
-        return new, voice_status(new)
-
-    def voice_status(custom) -> str:
-        if custom:
-            return f"Using **{custom['label']}** ({custom['voice'].duration_s:.1f} s prompt). Clear it to use presets."
-        return "Using the preset selected above."
-
-    def on_reference(path) -> str:
-        if not path:
-            return "No recording yet."
-        try:
-            info = sf.info(path)
-        except Exception:  # noqa: BLE001 - any unreadable upload gets the same answer
-            return "This file could not be read as audio (wav, flac, ogg or mp3)."
-        return (f"Recording received: {info.duration:.1f} s, {info.samplerate} Hz, {info.channels} channel(s). "
-                "Click **Make a voice from this recording** to use it.")
-
-    def make_voice(path, model, current):
+    def make_voice(self, path, model, current):
         if not path:
             raise gr.Error("Upload or record a clip first (at least 1 s of speech; 10–15 s works best).")
         try:
-            voice = pipelines.cloner(model).voice_from_recording(path, name="your recording")
+            voice = self.pipelines.cloner(model).voice_from_recording(path, name="your recording")
         except ValueError as e:
             raise gr.Error(str(e)) from None
         except Exception as e:  # noqa: BLE001
             raise gr.Error(f"Making the voice failed ({type(e).__name__}: {e})") from None
         custom = {"label": f"your recording ({voice.duration_s:.1f} s)", "voice": voice}
         # Written only for its owner's download, under a random name; never listed anywhere.
-        npz_path = voice.save(out_dir / f"my-voice-{uuid.uuid4().hex}.npz")
+        npz_path = voice.save(self.out_dir / f"my-voice-{uuid.uuid4().hex}.npz")
         status = (f"Voice made from {voice.duration_s:.1f} s of your recording: {len(voice.semantic_prompt)} "
                   f"semantic tokens, {voice.coarse_prompt.shape[1]} codec frames. It is now the voice.")
         return custom, voice_status(custom), status, str(npz_path)
 
-    detector_holder: list[LanguageDetector] = []
-    detector_lock = threading.Lock()
-
-    def advice(text: str, preset: str, custom) -> str:
-        with detector_lock:  # the detector's small model loads on first use, not at start-up
-            if not detector_holder:
-                detector_holder.append(LanguageDetector())
-        found = detector_holder[0].detect(text)
+    def advice(self, text: str, preset: str, custom) -> str:
+        with self._detector_lock:  # the detector's small model loads on first use, not at start-up
+            if self._detector is None:
+                self._detector = LanguageDetector()
+        found = self._detector.detect(text)
         tip = None if custom else language_advice(found[0] if found else None, preset)
         return f"⚠️ {tip}" if tip else ""
 
-    @gpu
-    def run(pipe: BarkPipeline, text, voice, language, kw, n_takes: int, on_audio, progress,
-            cancel: threading.Event) -> list:
-        """The takes of one request: a batch of takes, a live stream, or long-form text (one take at a time)."""
-        shown = [0.0]
-
-        def report(stage: str, done: int, total: int) -> None:
-            if cancel.is_set():  # Stop was pressed: end this generation at the next step, freeing its memory
-                raise GenerationCancelled("stopped by the user")
-            fraction, label = overall_progress(stage, done, total)
-            if on_audio is not None and n_takes == 1:  # a fast-mode stream interleaves semantic and coarse steps:
-                fraction = shown[0] = max(shown[0], fraction)  # the bar only moves forward
-            progress(fraction, desc=label)
-
-        chunks = plan_chunks(pipe, text, language, LONG)
-        if len(chunks) == 1 and n_takes > 1:
-            return pipe.generate_takes(chunks[0], n_takes=n_takes, voice=voice, progress=report, **kw)
-        if len(chunks) == 1 and on_audio is not None:
-            for chunk in pipe.stream(chunks[0], voice=voice, progress=report, **kw):
-                if chunk.result is None:
-                    on_audio(chunk.audio)
-            return [chunk.result]
-        # One entry point for every length: text that fits one window is exactly `generate`.
-        seed = kw.pop("seed")
-        return [pipe.generate_long(text, voice=voice, language=language, settings=LONG, progress=report,
-                                   seed=None if seed is None else seed + i, **kw) for i in range(n_takes)]
-
-    def keep_take(pipe, result, history: list, voice, custom, preset, language, split_language) -> dict:
+    def keep_take(self, pipe, result, history: list, voice, custom, preset, language, split_language) -> dict:
         """Save a take's downloads and describe it for the history (a failed save keeps the take playable)."""
         take_id = uuid.uuid4().hex[:8]
         try:
@@ -323,10 +355,11 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
             take_voice = None
         wav = voice_path = tokens = bundle = None
         try:
-            wav = str(result.save_wav(out_dir / f"bark-{take_id}.wav"))
-            bundle = str(write_bundle(out_dir / f"bark-take-{take_id}.zip", pipe, result, voice, split_language, LONG))
-            tokens = str(result.save_tokens(out_dir / f"bark-tokens-{take_id}.npz"))
-            voice_path = str(take_voice.save(out_dir / f"bark-voice-{take_id}.npz")) if take_voice else None
+            wav = str(result.save_wav(self.out_dir / f"bark-{take_id}.wav"))
+            bundle = str(write_bundle(self.out_dir / f"bark-take-{take_id}.zip", pipe, result, voice, split_language,
+                                      LONG))
+            tokens = str(result.save_tokens(self.out_dir / f"bark-tokens-{take_id}.npz"))
+            voice_path = str(take_voice.save(self.out_dir / f"bark-voice-{take_id}.npz")) if take_voice else None
         except OSError as e:  # e.g. the disk is full: the take still plays, only its downloads are missing
             gr.Warning(f"The take could not be saved for download ({e.strerror or e}); it still plays here.")
         settings = {**result.settings, "voice": custom["label"] if custom else (preset or NO_VOICE),
@@ -335,9 +368,9 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                 "bundle": bundle, "tokens": tokens, "duration": result.duration_s, "rtf": result.rtf,
                 "voice": take_voice}
 
-    def generate_sync(text, language, preset, custom, npz_path, text_temp, waveform_temp, fine_temp, top_k, top_p,
-                      min_eos_p, max_duration, seed, random_seed, model, history, speed, n_takes, on_audio, progress,
-                      cancel):
+    def generate_sync(self, text, language, preset, custom, npz_path, text_temp, waveform_temp, fine_temp, top_k,
+                      top_p, min_eos_p, max_duration, seed, random_seed, model, history, speed, n_takes, on_audio,
+                      progress, cancel):
         try:
             if not random_seed and (seed is None or float(seed) != int(seed)):
                 raise ValueError(f"seed must be a whole number (or tick 'random'); got {seed!r}")
@@ -355,8 +388,8 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
             else:
                 voice = None if preset in (None, NO_VOICE) else preset
             split_language = language if language != "any" else "en"
-            pipe = pipelines.get(model, "fast" if speed == "fast" else "exact")
-            results = run(pipe, text, voice, split_language, kw, int(n_takes), on_audio, progress, cancel)
+            pipe = self.pipelines.get(model, "fast" if speed == "fast" else "exact")
+            results = run_request(pipe, text, voice, split_language, kw, int(n_takes), on_audio, progress, cancel)
         except GenerationCancelled:
             raise gr.Error("Generation stopped.") from None
         except ValueError as e:
@@ -365,7 +398,7 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
             raise gr.Error(f"Generation failed ({type(e).__name__}: {e}). Try again or change the settings.") from None
         takes = []
         for result in results:
-            takes.append(keep_take(pipe, result, history + takes, voice, custom, preset, language, split_language))
+            takes.append(self.keep_take(pipe, result, history + takes, voice, custom, preset, language, split_language))
         result, take = results[0], takes[0]
         history = (history + takes)[-MAX_HISTORY:]
         t = result.timings
@@ -386,8 +419,8 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                 gr.update(choices=history_choices(history), value=take["id"]), result.seed, take, take["bundle"],
                 *others)
 
-    async def generate(text, language, preset, custom, npz_path, text_temp, waveform_temp, fine_temp, top_k, top_p,
-                       min_eos_p, max_duration, seed, random_seed, model, history, speed="exact", n_takes=1,
+    async def generate(self, text, language, preset, custom, npz_path, text_temp, waveform_temp, fine_temp, top_k,
+                       top_p, min_eos_p, max_duration, seed, random_seed, model, history, speed="exact", n_takes=1,
                        live=False, progress=gr.Progress(), request: gr.Request = None):  # noqa: B008 - Gradio's idiom
         """Runs the generation in a worker thread, yielding live audio as it comes; Stop cancels this task and the
         worker ends at its next step."""
@@ -400,20 +433,20 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
 
         args = (text, language, preset, custom, npz_path, text_temp, waveform_temp, fine_temp, top_k, top_p,
                 min_eos_p, max_duration, seed, random_seed, model, history, speed, n_takes,
-                on_audio if live and live_ok else None, progress, cancel)
+                on_audio if live and self.live_ok else None, progress, cancel)
 
         def work():
-            active.add(threading.get_ident())
+            self.active.add(threading.get_ident())
             try:
-                return generate_sync(*args)
+                return self.generate_sync(*args)
             finally:
-                active.discard(threading.get_ident())
+                self.active.discard(threading.get_ident())
 
         skip = [gr.skip()] * N_OUTPUTS
         # The live player still holds the previous request's preview: clear it (a value update, not a stream
         # chunk), so that a request which streams nothing (several takes, long text, preview off) shows none.
         yield [*skip, gr.update(value=None)]
-        with stops.register(getattr(request, "session_hash", None), cancel):
+        with self.stops.register(getattr(request, "session_hash", None), cancel):
             job = asyncio.ensure_future(anyio.to_thread.run_sync(work, abandon_on_cancel=True))
             try:
                 while not (job.done() and chunks.empty()):
@@ -429,26 +462,15 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                 job.cancel()
                 raise
 
-    def stop_mine(request: gr.Request) -> None:
+    def stop_mine(self, request: gr.Request) -> None:
         """Stop, on the server: ends this browser session's generations at their next step."""
-        stops.stop(request.session_hash)
+        self.stops.stop(request.session_hash)
 
-    def history_rows(history) -> list[list]:
-        return [[h["n"], h["settings"]["text"][:60], h["settings"]["voice"], h["settings"]["language"],
-                 h["settings"]["seed"], round(h["duration"], 2), round(h["rtf"], 2)] for h in history]
-
-    def history_choices(history) -> list[tuple[str, str]]:
-        return [(f"#{h['n']}: {h['settings']['text'][:40]}", h["id"]) for h in history]
-
-    def pick_take(take_id, history):
-        take = next((h for h in history if h["id"] == take_id), None)
-        return (take["wav"] if take else None), take, (take["bundle"] if take else None)
-
-    def reproduce_take(path, model, progress=gr.Progress()):  # noqa: B008
+    def reproduce_take(self, path, model, progress=gr.Progress()):  # noqa: B008
         if not path:
             raise gr.Error("Upload a take bundle (.zip) first.")
         try:
-            pipe = pipelines.get(model)
+            pipe = self.pipelines.get(model)
             result, diffs, same = reproduce(pipe, read_bundle(path), progress=lambda *e: progress(
                 overall_progress(*e)[0], desc=overall_progress(*e)[1]))
         except ValueError as e:
@@ -463,13 +485,10 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                            result.semantic_starts, result.frame_starts, result.sample_starts)
         return (result.sample_rate, result.audio), verdict, fig
 
-    def use_take(take):
-        if not take:
-            gr.Warning("Generate a take first (or pick one from the history).")
-            return None, voice_status(None)
-        custom = {"label": f"take #{take['n']} (seed {take['settings']['seed']})", "voice": take["voice"]}
-        return custom, voice_status(custom)
 
+def build_demo(pipelines: Pipelines) -> gr.Blocks:
+    studio = Studio(pipelines)
+    live_ok = studio.live_ok
     with gr.Blocks(title="Bark Studio") as demo:
         gr.Markdown("# 🐶 Bark Studio\nType text, pick a voice, and hear what Suno's **Bark** makes of it — "
                     "then see the tokens each stage produced.")
@@ -569,7 +588,7 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
             picked_bundle = gr.DownloadButton("⬇ this take's bundle (.zip)")
             picked = gr.State(None)
         with gr.Tab("Evaluate"):
-            grid = GridTab(pipelines, out_dir)
+            grid = GridTab(pipelines, studio.out_dir)
         examples = json.loads((ROOT / "examples" / "examples.json").read_text(encoding="utf-8"))["examples"]
         gr.Examples([[e["text"], e["language"], e["voice"] or NO_VOICE] for e in examples],
                     inputs=[text, language, preset], cache_examples=False)
@@ -579,35 +598,35 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
         # UI helpers never wait behind a running generation (they are cheap and need no model).
         quick = dict(api_visibility="private", concurrency_limit=None)
         for trigger in (text.change, language.change):
-            trigger(count, [text, model, language], [counter, plan], show_progress="hidden",
+            trigger(studio.count, [text, model, language], [counter, plan], show_progress="hidden",
                     trigger_mode="always_last", **quick)
         txt_file.upload(read_txt, txt_file, text, **quick)
         language.change(on_language, [language, preset], preset, **quick)
         npz.upload(on_npz, [npz, custom_voice], [custom_voice, voice_info], **quick)
         reference.change(on_reference, reference, reference_status, **quick)
-        make_voice_btn.click(make_voice, [reference, model, custom_voice],
+        make_voice_btn.click(studio.make_voice, [reference, model, custom_voice],
                              [custom_voice, voice_info, reference_status, my_voice_file], api_name="make_voice",
                              concurrency_limit=1, concurrency_id="bark")
         for trigger in (text.change, preset.change, custom_voice.change):
-            trigger(advice, [text, preset, custom_voice], language_tip, show_progress="hidden",
+            trigger(studio.advice, [text, preset, custom_voice], language_tip, show_progress="hidden",
                     trigger_mode="always_last", **quick)
         clear_voice.click(lambda: (None, voice_status(None)), None, [custom_voice, voice_info], **quick)
         inputs = [text, language, preset, custom_voice, npz, text_temp, waveform_temp, fine_temp, top_k, top_p,
                   min_eos_p, max_duration, seed, random_seed, model, history, speed, n_takes, live]
-        event = go.click(generate, inputs,
+        event = go.click(studio.generate, inputs,
                          [audio, wav_file, voice_file, tokens_file, timing, settings_json, plot, history, table, pick,
                           used_seed, last_take, bundle_file, *other_takes, live_audio], api_name="generate",
                          concurrency_limit=1, concurrency_id="bark")
         stop.click(None, cancels=[event])
-        stop.click(stop_mine, None, None, **quick)
+        stop.click(studio.stop_mine, None, None, **quick)
         use_voice.click(use_take, last_take, [custom_voice, voice_info], **quick)
         pick.change(pick_take, [pick, history], [picked_audio, picked, picked_bundle], **quick)
-        reproduce_btn.click(reproduce_take, [bundle_in, model], [audio, reproduce_msg, plot], api_name="reproduce",
-                            concurrency_limit=1, concurrency_id="bark")
+        reproduce_btn.click(studio.reproduce_take, [bundle_in, model], [audio, reproduce_msg, plot],
+                            api_name="reproduce", concurrency_limit=1, concurrency_id="bark")
         grid.wire([preset, custom_voice, text_temp, waveform_temp, fine_temp, top_k, top_p, min_eos_p, max_duration,
                    seed, random_seed, model])
         reuse.click(use_take, picked, [custom_voice, voice_info], **quick)
-    demo.active_generations = active
+    demo.active_generations = studio.active
     return demo
 
 
