@@ -40,3 +40,11 @@ def test_speed_harness_streams_with_a_voice(tmp_path, tiny_models):
     assert out.returncode == 0, out.stderr[-2000:]
     line = next(x for x in out.stdout.splitlines() if x.startswith("bark_core_fast_stream: first audio after"))
     assert line.endswith(", voice en_speaker_6"), line  # the streamed take was made with that voice
+
+
+def test_overhead_benchmark_runs():
+    out = subprocess.run([sys.executable, "-m", "benchmarks.overhead", "--layers", "2", "--cached", "16", "--steps",
+                          "3", "--repeats", "1"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert [x.split(":")[0] for x in lines] == ["fp32", "int8"] and all("ms per decoding step" in x for x in lines)

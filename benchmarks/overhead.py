@@ -1,0 +1,63 @@
+"""Per-token overhead of a decoding step, on its own: a model with bark-small's 12 layers but 32 wide, so that
+the kernels cost next to nothing and what is measured is the dispatch, the Python and the kernels' fixed costs.
+
+    python -m benchmarks.overhead              # fp32 (exact mode's layers) and int8 (fast mode's), 2 threads
+
+Not a test: timings are noisy; read the medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def step_ms(model, cached: int, steps: int, repeats: int) -> float:
+    """Median over `repeats` of the mean time of one decoding step after `cached` positions."""
+    import torch
+
+    from bark_core.model import KVCache
+
+    cache = KVCache(model.config, 1, cached + 1, "cpu")
+    vocab = slice(10_000, 11_024)  # what a coarse step computes
+    times = []
+    with torch.inference_mode():
+        model(torch.randint(0, 10_000, (1, cached)), cache=cache)
+        token = torch.tensor([[10_500]])
+        for _ in range(repeats):
+            t = time.perf_counter()
+            for _ in range(steps):
+                model(token, cache=cache, start=cached, vocab=vocab)
+            times.append((time.perf_counter() - t) / steps * 1e3)
+    return statistics.median(times)
+
+
+def main() -> None:
+    import torch
+
+    from bark_core.config import GPTConfig
+    from bark_core.loading import quantize_int8
+    from bark_core.model import GPT
+
+    parser = argparse.ArgumentParser(description="per-token overhead of a decoding step")
+    parser.add_argument("--layers", type=int, default=12)
+    parser.add_argument("--cached", type=int, default=887, help="cached positions (a coarse window's prefill)")
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    config = GPTConfig(n_layer=args.layers, n_head=2, n_embd=32, input_vocab_size=12_096, output_vocab_size=12_096)
+    for name, model in (("fp32", GPT(config).eval()), ("int8", quantize_int8(GPT(config).eval()))):
+        ms = step_ms(model, args.cached, args.steps, args.repeats)
+        print(f"{name}: {ms:.3f} ms per decoding step ({args.layers} layers, 32 wide, {args.cached} cached)")
+
+
+if __name__ == "__main__":
+    main()
