@@ -196,6 +196,7 @@ class GridTab:
         self.csv.click(self.ratings, [self.cells_state, *marks], self.csv, api_name="ratings")
 
 def read_txt(path) -> str:
+    """An uploaded .txt file -> the text box's new text (UTF-8, size-checked)."""
     if not path:
         return gr.update()
     data = Path(path).read_bytes()
@@ -209,11 +210,13 @@ def read_txt(path) -> str:
 
 
 def on_language(language: str, voice: str):
+    """The language filter changed: that language's presets, keeping the chosen one if it is among them."""
     choices = voice_choices(language)
     return gr.update(choices=choices, value=voice if voice in choices else choices[0])
 
 
 def on_npz(path, current):
+    """An uploaded .npz prompt becomes the custom voice (a bad file warns and keeps the current one)."""
     if not path:
         return current, voice_status(current)
     try:
@@ -226,12 +229,14 @@ def on_npz(path, current):
 
 
 def voice_status(custom) -> str:
+    """The line under the voice controls: which voice the next take uses."""
     if custom:
         return f"Using **{custom['label']}** ({custom['voice'].duration_s:.1f} s prompt). Clear it to use presets."
     return "Using the preset selected above."
 
 
 def on_reference(path) -> str:
+    """What the uploaded or recorded reference clip is (before a voice is made from it)."""
     if not path:
         return "No recording yet."
     try:
@@ -271,20 +276,24 @@ def run_request(pipe: BarkPipeline, text, voice, language, kw, n_takes: int, on_
 
 
 def history_rows(history) -> list[list]:
+    """The session history table: one row per take."""
     return [[h["n"], h["settings"]["text"][:60], h["settings"]["voice"], h["settings"]["language"],
              h["settings"]["seed"], round(h["duration"], 2), round(h["rtf"], 2)] for h in history]
 
 
 def history_choices(history) -> list[tuple[str, str]]:
+    """(label, take id) of each take, for the history's take picker."""
     return [(f"#{h['n']}: {h['settings']['text'][:40]}", h["id"]) for h in history]
 
 
 def pick_take(take_id, history):
+    """A take picked in the history -> its audio, the take, its bundle."""
     take = next((h for h in history if h["id"] == take_id), None)
     return (take["wav"] if take else None), take, (take["bundle"] if take else None)
 
 
 def use_take(take):
+    """A take becomes the custom voice (its semantic, coarse and fine tokens as the prompt)."""
     if not take:
         gr.Warning("Generate a take first (or pick one from the history).")
         return None, voice_status(None)
@@ -323,6 +332,7 @@ class Studio:
         return f"{approx}{n} BERT tokens · ≈{seconds:.1f} s of speech{parts}", chunk_plan(chunks, counter)
 
     def make_voice(self, path, model, current):
+        """A voice from a reference recording (HuBERT + quantizer): it becomes the custom voice, downloadable."""
         if not path:
             raise gr.Error("Upload or record a clip first (at least 1 s of speech; 10–15 s works best).")
         try:
@@ -339,6 +349,7 @@ class Studio:
         return custom, voice_status(custom), status, str(npz_path)
 
     def advice(self, text: str, preset: str, custom) -> str:
+        """A tip when the text's language and the preset's do not match (nothing for a custom voice)."""
         with self._detector_lock:  # the detector's small model loads on first use, not at start-up
             if self._detector is None:
                 self._detector = LanguageDetector()
@@ -371,6 +382,7 @@ class Studio:
     def generate_sync(self, text, language, preset, custom, npz_path, text_temp, waveform_temp, fine_temp, top_k,
                       top_p, min_eos_p, max_duration, seed, random_seed, model, history, speed, n_takes, on_audio,
                       progress, cancel):
+        """One request, checked and run in a worker thread: its takes saved, and every output the page shows."""
         try:
             if not random_seed and (seed is None or float(seed) != int(seed)):
                 raise ValueError(f"seed must be a whole number (or tick 'random'); got {seed!r}")
@@ -467,6 +479,7 @@ class Studio:
         self.stops.stop(request.session_hash)
 
     def reproduce_take(self, path, model, progress=gr.Progress()):  # noqa: B008
+        """Re-create a take from its bundle and say whether its tokens are the bundle's."""
         if not path:
             raise gr.Error("Upload a take bundle (.zip) first.")
         try:
