@@ -9,6 +9,7 @@ reference's (same shapes, same order of additions) so that fp32 results are bitw
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import NamedTuple
 
 import torch
@@ -123,6 +124,7 @@ def norm_kernel(ln: nn.LayerNorm) -> Kernel:
 
 
 def layer_norm(ln: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
+    """ln(x) through `norm_kernel`."""
     return norm_kernel(ln)(x)
 
 
@@ -181,9 +183,8 @@ def run_block(p: BlockPlan, x: torch.Tensor, cache: KVCache | None, layer: int, 
     the reference's order. A plain function over a prebuilt plan: a decoding step runs it once per layer, and
     attribute lookups and module calls were a measurable part of a step (see `kernel`)."""
     B, T, Cw = x.shape
-    rows = rowwise and B > 1
     # (B, T, 3, nh, hd) -> three (B, nh, T, hd) views: the strides the reference's split + transpose give.
-    qkv = (by_row(p.attn_in, True, p.ln_1(x)) if rows else p.attn_in(p.ln_1(x))).view(B, T, 3, p.n_head, -1)
+    qkv = by_row(p.attn_in, rowwise, p.ln_1(x)).view(B, T, 3, p.n_head, -1)
     q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
     if cache is not None:
         cached_k, cached_v = cache.write(layer, start, k, v)
@@ -194,15 +195,9 @@ def run_block(p: BlockPlan, x: torch.Tensor, cache: KVCache | None, layer: int, 
             # attends over the fresh k, v, exactly as the reference does.)
             k, v = cached_k, cached_v
     causal = p.causal and start == 0 and T > 1
-    if rows:
-        y = by_row(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=causal), True, q, k, v)
-    else:
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
-    y = y.transpose(1, 2).contiguous().view(B, T, Cw)
-    x = x + (by_row(p.attn_out, True, y) if rows else p.attn_out(y))
-    h = p.ln_2(x)
-    h = F.gelu(by_row(p.mlp_in, True, h) if rows else p.mlp_in(h))
-    return x + (by_row(p.mlp_out, True, h) if rows else p.mlp_out(h))
+    y = by_row(partial(F.scaled_dot_product_attention, is_causal=causal), rowwise, q, k, v)
+    x = x + by_row(p.attn_out, rowwise, y.transpose(1, 2).contiguous().view(B, T, Cw))
+    return x + by_row(p.mlp_out, rowwise, F.gelu(by_row(p.mlp_in, rowwise, p.ln_2(x))))
 
 
 class GPT(nn.Module):
