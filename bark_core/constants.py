@@ -44,6 +44,7 @@ FINE_MAX_HISTORY = 512
 FINE_PAD_TOKEN = CODEBOOK_SIZE  # fills codebooks not yet predicted and the tail of short inputs
 
 CONTEXT_WINDOW = 1024  # block size of every Bark model
+GRAPH_BUCKET = 128  # graphed decoding attends over the cached positions rounded up to a multiple of this
 
 # Default sampling settings of the reference API.
 DEFAULT_TEXT_TEMP = 0.7

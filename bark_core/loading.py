@@ -89,6 +89,30 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
+PRECISIONS = ("exact", "fast", "bf16")
+
+
+def weights_format(precision: str, device: torch.device) -> str:
+    """The weights a precision runs on a device: "fp32" (exact on CPUs, and on GPUs without bf16), "int8" (fast on
+    CPUs) or "bf16" (Linear weights in bf16 under bf16 autocast: GPUs with bf16 in every mode, "bf16" anywhere)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
+    if device.type == "cpu":
+        return {"exact": "fp32", "fast": "int8", "bf16": "bf16"}[precision]
+    if torch.cuda.is_bf16_supported():
+        return "bf16"
+    if precision == "bf16":
+        raise ValueError("this GPU has no bfloat16 support: use precision='exact' (fp32)")
+    return "fp32"
+
+
+def convert_weights(model: torch.nn.Module, fmt: str, inplace: bool = False) -> torch.nn.Module:
+    """The model with weights in `fmt` ("fp32": as it is, "int8": `quantize_int8`, "bf16": `cast_linears`)."""
+    if fmt == "int8":
+        return quantize_int8(model, inplace)
+    return cast_linears(model, torch.bfloat16, inplace) if fmt == "bf16" else model
+
+
 def quantize_int8(model: torch.nn.Module, inplace: bool = False) -> torch.nn.Module:
     """Dynamically quantized int8 Linear layers (weights int8, activations quantized per call): a copy, or with
     `inplace` the model itself (each fp32 weight is freed as its layer is replaced)."""
@@ -98,6 +122,24 @@ def quantize_int8(model: torch.nn.Module, inplace: bool = False) -> torch.nn.Mod
         warnings.simplefilter("ignore")
         return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8,
                                                       inplace=inplace).eval()
+
+
+def cast_linears(model: torch.nn.Module, dtype: torch.dtype, inplace: bool = False) -> torch.nn.Module:
+    """The model (a copy, or with `inplace` itself) with its Linear layers' weights and biases stored in `dtype`.
+
+    Why: under autocast a Linear casts its fp32 weight to bf16 at every call, and autocast caches those casts only
+    for weights that require grad, so each decoding step would read 4 bytes per weight, write 2 and read them
+    again instead of reading 2 once. Casting them once gives bitwise the same products (autocast's cast is the
+    same rounding). Weights shared with another kind of layer (the fine model's heads are its embeddings) stay.
+    """
+    import copy
+
+    model = model if inplace else copy.deepcopy(model)
+    shared = {id(p) for m in model.modules() if type(m) is not torch.nn.Linear for p in m.parameters(recurse=False)}
+    for m in model.modules():
+        if type(m) is torch.nn.Linear and id(m.weight) not in shared:
+            m.to(dtype)
+    return model
 
 
 def weights_fingerprint(models: dict[str, torch.nn.Module]) -> dict[str, str]:

@@ -34,6 +34,9 @@ class KVCache:
     """
 
     def __init__(self, config: GPTConfig, batch: int, max_len: int, device: torch.device | str):
+        # Room rounded up to whole graph buckets (see `graphs`): a graphed step's attention then always spans a
+        # multiple of GRAPH_BUCKET positions, which the GPU's fused attention kernels want for their masks.
+        max_len = -(-max_len // C.GRAPH_BUCKET) * C.GRAPH_BUCKET
         self.shape = (config.n_layer, batch, config.n_head, max_len, config.n_embd // config.n_head)
         self.device = device
         self.k: torch.Tensor | None = None
@@ -52,11 +55,20 @@ class KVCache:
         self.k, self.v = k, v
         self._layers = (k.unbind(0), v.unbind(0))  # per-layer views: no indexing ops per write
 
+    def layer(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of one layer over all max_len positions (B, nh, max_len, hd), views into the cache
+        (allocated by the first write)."""
+        if self.k is None:
+            raise ValueError("the KV cache is allocated by the prefill: write to it first")
+        return self._layers[0][layer], self._layers[1][layer]
+
     def write(self, layer: int, start: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store k, v (B, nh, T, hd) at positions start..start+T-1; return keys/values of positions 0..start+T-1."""
         if self.k is None or self.k.dtype != k.dtype:
-            self._set(torch.empty(self.shape, device=self.device, dtype=k.dtype),
-                      torch.empty(self.shape, device=self.device, dtype=k.dtype))
+            # Zeros, not empty: a graphed step attends over masked positions too, and garbage there (NaN) would
+            # survive the zero attention weight (0 * NaN).
+            self._set(torch.zeros(self.shape, device=self.device, dtype=k.dtype),
+                      torch.zeros(self.shape, device=self.device, dtype=k.dtype))
         kl, vl = self._layers[0][layer], self._layers[1][layer]
         if k.shape[0] != kl.shape[0]:  # a prefill shared by all rows writes row 0 only
             kl, vl = kl[: k.shape[0]], vl[: k.shape[0]]
@@ -182,10 +194,8 @@ def run_block(p: BlockPlan, x: torch.Tensor, cache: KVCache | None, layer: int, 
     """One transformer block on x (B, T, C) at positions start..start+T-1 -> (B, T, C), the reference's ops in
     the reference's order. A plain function over a prebuilt plan: a decoding step runs it once per layer, and
     attribute lookups and module calls were a measurable part of a step (see `kernel`)."""
-    B, T, Cw = x.shape
-    # (B, T, 3, nh, hd) -> three (B, nh, T, hd) views: the strides the reference's split + transpose give.
-    qkv = by_row(p.attn_in, rowwise, p.ln_1(x)).view(B, T, 3, p.n_head, -1)
-    q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+    T = x.shape[1]
+    q, k, v = block_qkv(p, x, rowwise)
     if cache is not None:
         cached_k, cached_v = cache.write(layer, start, k, v)
         if start > 0:
@@ -196,6 +206,22 @@ def run_block(p: BlockPlan, x: torch.Tensor, cache: KVCache | None, layer: int, 
             k, v = cached_k, cached_v
     causal = p.causal and start == 0 and T > 1
     y = by_row(partial(F.scaled_dot_product_attention, is_causal=causal), rowwise, q, k, v)
+    return block_output(p, x, y, rowwise)
+
+
+def block_qkv(p: BlockPlan, x: torch.Tensor, rowwise: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The block's queries, keys and values for x (B, T, C): three (B, nh, T, hd) views, with the strides the
+    reference's split + transpose give."""
+    B, T, _ = x.shape
+    qkv = by_row(p.attn_in, rowwise, p.ln_1(x)).view(B, T, 3, p.n_head, -1)
+    q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+    return q, k, v
+
+
+def block_output(p: BlockPlan, x: torch.Tensor, y: torch.Tensor, rowwise: bool) -> torch.Tensor:
+    """The rest of the block after attention: x (B, T, C) + projected attention output y (B, nh, T, hd), then
+    the MLP's residual -> (B, T, C)."""
+    B, T, Cw = x.shape
     x = x + by_row(p.attn_out, rowwise, y.transpose(1, 2).contiguous().view(B, T, Cw))
     return x + by_row(p.mlp_out, rowwise, F.gelu(by_row(p.mlp_in, rowwise, p.ln_2(x))))
 

@@ -26,8 +26,17 @@ from .config import (
     check_tokens,
 )
 from .fine import decode_codes, generate_fine
+from .graphs import resolve_graphs
 from .hub import HubOptions, resolve_model
-from .loading import default_voices, load_codec, load_models, load_tokenizer, quantize_int8, resolve_device
+from .loading import (
+    convert_weights,
+    default_voices,
+    load_codec,
+    load_models,
+    load_tokenizer,
+    resolve_device,
+    weights_format,
+)
 from .longform import LongFormSettings
 from .presets import PresetStore
 from .result import BarkResult
@@ -46,7 +55,6 @@ from .text import encode_text
 from .voices import Voice
 
 MAX_TAKES = 8  # takes decoded in one batch
-PRECISIONS = ("exact", "fast", "bf16")
 
 
 VoiceLike = Voice | str | Path | None
@@ -61,33 +69,32 @@ class BarkPipeline:
 
     def __init__(self, models: dict[str, torch.nn.Module], tokenizer, codec: torch.nn.Module, *,
                  device: str | torch.device = "auto", offload: bool = False, presets: PresetStore | None = None,
-                 name: str = "bark", precision: str = "exact", models_are_mine: bool = False):
-        """models_are_mine: nothing else uses `models`, so fast mode may quantize them in place (lower peak memory)."""
+                 name: str = "bark", precision: str = "exact", models_are_mine: bool = False,
+                 graphs: str = "auto", fingerprint: dict[str, str] | None = None):
+        """models_are_mine: nothing else uses `models`, so fast mode may quantize them in place (lower peak memory).
+        graphs: see `from_pretrained`. fingerprint: `weights_fingerprint()` of these weights, if known."""
         self.device = resolve_device(device)
+        self.graphs = resolve_graphs(graphs, self.device)
         self.offload = bool(offload)
         self.name = name
         self.tokenizer = tokenizer
         self.presets = presets or PresetStore(DEFAULT_VOICES_REPO)
         self.text_model, self.coarse_model, self.fine_model = models["text"], models["coarse"], models["fine"]
         self.codec = codec
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
-        gpu_bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
-        if precision == "bf16" and self.device.type == "cuda" and not gpu_bf16:
-            raise ValueError("this GPU has no bfloat16 support: use precision='exact' (fp32)")
         # Bark's reference runs under bf16 autocast on GPUs that support it; so do we. "bf16" asks for it anywhere
         # (CPUs with AMX or AVX-512-BF16 run bf16 matrix products several times faster than fp32).
-        self.autocast_dtype = torch.bfloat16 if gpu_bf16 or precision == "bf16" else None
+        self.weights_format = weights_format(precision, self.device)
+        self.fast = self.weights_format == "int8"
+        self.autocast_dtype = torch.bfloat16 if self.weights_format == "bf16" else None
         # With offload, one stage at a time owns the accelerator (streaming nests its preview inside coarse: RLock).
         self._offload_lock = threading.RLock()
-        self._fingerprint: dict[str, str] | None = None  # of the (immutable) weights, computed once on demand
+        self._fingerprint = fingerprint  # of the (immutable) weights, computed once on demand
         self._fingerprint_lock = threading.Lock()
-        self.fast = precision == "fast" and self.device.type == "cpu"
-        if self.fast:  # int8 weights: decoding is memory-bound and int8 GEMMs beat fp32 on CPUs without AMX
+        if self.weights_format != "fp32":
             self.weights_fingerprint()  # of the original weights, so bundles name the checkpoint, not the copy
-            self.text_model, self.coarse_model, self.fine_model = (quantize_int8(m, inplace=models_are_mine)
-                                                                   for m in (self.text_model, self.coarse_model,
-                                                                             self.fine_model))
+            self.text_model, self.coarse_model, self.fine_model = (
+                convert_weights(m, self.weights_format, inplace=models_are_mine)
+                for m in (self.text_model, self.coarse_model, self.fine_model))
         for m in self._all_models():
             m.eval().requires_grad_(False).to("cpu" if self.offload else self.device)
 
@@ -96,7 +103,8 @@ class BarkPipeline:
                         codec: str | Path | None = None, voices: str | Path | None = None,
                         device: str = "auto", offload: bool = False, cache_dir: str | None = None,
                         local_files_only: bool = False, revision: str | None = None,
-                        token: str | bool | None = None, precision: str = "exact") -> BarkPipeline:
+                        token: str | bool | None = None, precision: str = "exact",
+                        graphs: str = "auto") -> BarkPipeline:
         """Load "bark", "bark-small", a Hub repo id or a local folder (suno `.pt` files or transformers layout).
 
         tokenizer / codec: Hub ids or local folders; by default the model folder's `tokenizer/` and `codec/`
@@ -105,6 +113,8 @@ class BarkPipeline:
         precision: "exact" (fp32 on CPU, token-identical to the reference; bf16 autocast on GPUs that have it, as
         the reference does), "fast" (int8 dynamic weights on CPU; on GPUs the same as "exact") or "bf16" (bf16
         autocast on any device: for CPUs with AMX / AVX-512-BF16; slower than fp32 on CPUs without them).
+        graphs: how decoding steps run (`graphs.Decoder`): "auto" (CUDA graphs on a CUDA device, else eager),
+        "cuda", "off" (eager), or "static" (the graphs' static-shape step without capture, any device).
         """
         hub = HubOptions(cache_dir, local_files_only, revision, token)
         source = resolve_model(str(model), tokenizer and str(tokenizer), codec and str(codec), hub)
@@ -112,7 +122,7 @@ class BarkPipeline:
         codec_model = embedded_codec if embedded_codec is not None else load_codec(source.codec, hub)
         return cls(models, load_tokenizer(source.tokenizer, hub), codec_model, device=device, offload=offload,
                    presets=PresetStore(voices or default_voices(source), hub), name=str(model), precision=precision,
-                   models_are_mine=True)
+                   models_are_mine=True, graphs=graphs)
 
     # helpers ------------------------------------------------------------------------------------------------
 
@@ -139,10 +149,16 @@ class BarkPipeline:
                         torch.cuda.empty_cache()
 
     def with_precision(self, precision: str) -> BarkPipeline:
-        """A pipeline on the same weights at another precision (sharing tokenizer, codec and presets)."""
+        """A pipeline on the same weights at another precision (sharing tokenizer, codec and presets): from fp32
+        weights it converts copies; converted weights (int8, bf16) serve only precisions that use them as they are
+        (on a GPU, "exact" and "fast" are both bf16)."""
         models = dict(text=self.text_model, coarse=self.coarse_model, fine=self.fine_model)
+        if self.weights_format not in ("fp32", weights_format(precision, self.device)):
+            raise ValueError(f"this pipeline's weights are {self.weights_format} now, the fp32 ones are gone: "
+                             f"make the {precision!r} pipeline from an exact one on a CPU, or load it again")
         return BarkPipeline(models, self.tokenizer, self.codec, device=self.device, offload=self.offload,
-                            presets=self.presets, name=self.name, precision=precision)
+                            presets=self.presets, name=self.name, precision=precision, graphs=self.graphs,
+                            models_are_mine=self.weights_format != "fp32", fingerprint=self.weights_fingerprint())
 
     @property
     def precision(self) -> str:
@@ -205,7 +221,7 @@ class BarkPipeline:
         gen = self._generator(generator)
         with self._running(self.text_model):
             return generate_semantic(self.text_model, ids, None if v is None else v.semantic_prompt, settings,
-                                     gen, progress)
+                                     gen, progress, graphs=self.graphs)
 
     def semantic_to_coarse(self, semantic: np.ndarray, *, voice: VoiceLike = None,
                            temp: float = C.DEFAULT_WAVEFORM_TEMP, top_k: int | None = None,
@@ -220,7 +236,7 @@ class BarkPipeline:
         with self._running(self.coarse_model):
             return generate_coarse(self.coarse_model, semantic,
                                    None if v is None else (v.semantic_prompt, v.coarse_prompt), settings, gen,
-                                   progress, reuse_prefix=not self.row_exact)
+                                   progress, reuse_prefix=not self.row_exact, graphs=self.graphs)
 
     def coarse_to_fine(self, coarse: np.ndarray, *, voice: VoiceLike = None, temp: float | None = C.DEFAULT_FINE_TEMP,
                        generator: GeneratorLike = None, progress: Progress | None = None) -> np.ndarray:
@@ -311,13 +327,13 @@ class BarkPipeline:
         with _timed(timings, "semantic"), self._running(self.text_model):
             semantic = generate_semantic_takes(self.text_model, ids, None if v is None else v.semantic_prompt,
                                                stages.semantic, [s.semantic for s in streams], progress,
-                                               self.row_exact)
+                                               self.row_exact, graphs=self.graphs)
         require_speech(semantic)
         with _timed(timings, "coarse"), self._running(self.coarse_model):
             coarse = generate_coarse_takes(self.coarse_model, semantic,
                                            None if v is None else (v.semantic_prompt, v.coarse_prompt),
                                            stages.coarse, [s.coarse for s in streams], progress, self.row_exact,
-                                           reuse_prefix=not self.row_exact)
+                                           reuse_prefix=not self.row_exact, graphs=self.graphs)
         fine, audio = self.finish(coarse, v, stages, [s.fine for s in streams], progress, timings)
         timings["total"] = time.perf_counter() - t0
         return [BarkResult(a, s, c, f, None, dict(timings)) for a, s, c, f in zip(audio, semantic, coarse, fine,

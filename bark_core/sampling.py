@@ -18,9 +18,9 @@ from .config import SamplingParams
 def filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None) -> torch.Tensor:
     """Mask logits outside the nucleus (`top_p`, on the untempered distribution) and outside the top `top_k`.
 
-    logits: (..., V) float. Returns a new tensor of the same shape with excluded entries set to -inf.
+    logits: (..., V) float. Returns a tensor of the same shape with excluded entries set to -inf (`logits` itself
+    when nothing is filtered).
     """
-    logits = logits.clone()
     if top_p is not None:
         sorted_logits, sorted_idx = torch.sort(logits, dim=-1, descending=True)
         cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)

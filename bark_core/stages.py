@@ -16,6 +16,7 @@ import torch
 
 from . import constants as C
 from .config import CoarseSettings, SemanticSettings
+from .graphs import Decoder
 from .model import GPT, KVCache
 from .sampling import sample
 
@@ -49,9 +50,12 @@ def generate_semantic(
     settings: SemanticSettings,
     generator: torch.Generator | None,
     progress: Progress | None = None,
+    *,
+    graphs: str = "off",
 ) -> np.ndarray:
-    """text_ids (n <= 256,) offset BERT ids; history (T_h,) semantic prompt or None -> semantic tokens (T_s,)."""
-    return generate_semantic_takes(model, text_ids, history, settings, [generator], progress)[0]
+    """text_ids (n <= 256,) offset BERT ids; history (T_h,) semantic prompt or None -> semantic tokens (T_s,).
+    graphs: see `semantic_steps`."""
+    return generate_semantic_takes(model, text_ids, history, settings, [generator], progress, graphs=graphs)[0]
 
 
 def generate_semantic_takes(*args, **kwargs) -> list[np.ndarray]:
@@ -70,11 +74,14 @@ def semantic_steps(
     generators: list[torch.Generator | None],
     progress: Progress | None = None,
     rowwise: bool = True,
+    *,
+    graphs: str = "off",
 ) -> Iterator[tuple[list[list[int]], list[bool]]]:
     """One take per generator, decoded as one batch, one step at a time: after each step, every take's tokens so
     far (lists that the next steps extend) and whether each take is done. The last yield has every take done.
 
     The takes share the prompt, so it is prefilled once. rowwise: see `model.by_row` (exact mode keeps it on).
+    graphs: how the decoding steps run ("off", "static", "cuda": see `graphs.Decoder`).
     """
     device = model.transformer.wpe.weight.device
     idx = torch.from_numpy(semantic_input(text_ids, history))[None].to(device)
@@ -85,6 +92,7 @@ def semantic_steps(
     vocab = slice(0, C.SEMANTIC_PAD_TOKEN + 1)
     logits = model(embeds=embeds, cache=cache, vocab=vocab).expand(n_takes, -1)
     cache.share_first_row(pos)
+    decode = Decoder(model, cache, graphs, vocab, rowwise)
     outs: list[list[int]] = [[] for _ in generators]
     durations = [0.0] * n_takes
     active = list(range(n_takes))  # the take each cache row belongs to
@@ -107,7 +115,7 @@ def semantic_steps(
             cache.keep(going)
             active = [active[row] for row in going]
         yield outs, [take not in active for take in range(n_takes)]
-        logits = model(torch.cat(tokens).view(-1, 1), cache=cache, start=pos, vocab=vocab, rowwise=rowwise)
+        logits = decode(torch.cat(tokens).view(-1, 1), pos, vocab)
         pos += 1
     report(progress, "semantic", C.SEMANTIC_MAX_STEPS, C.SEMANTIC_MAX_STEPS)
     yield outs, [True] * n_takes
@@ -221,11 +229,12 @@ def generate_coarse(
     progress: Progress | None = None,
     *,
     reuse_prefix: bool = False,
+    graphs: str = "off",
 ) -> np.ndarray:
     """semantic (T_s,) tokens; history (semantic_prompt, coarse_prompt (2, T)) or None -> coarse codes (2, T_c).
-    reuse_prefix: see `coarse_windows`."""
+    reuse_prefix, graphs: see `coarse_windows`."""
     return generate_coarse_takes(model, [semantic], history, settings, [generator], progress,
-                                 reuse_prefix=reuse_prefix)[0]
+                                 reuse_prefix=reuse_prefix, graphs=graphs)[0]
 
 
 def generate_coarse_takes(*args, **kwargs) -> list[np.ndarray]:
@@ -245,6 +254,7 @@ def coarse_windows(
     *,
     reuse_prefix: bool = False,
     early: int = 0,
+    graphs: str = "off",
 ) -> Iterator[list[np.ndarray]]:
     """One take per (semantic tokens, generator), decoded as one batch, one window at a time: after each window,
     every take's codes so far (2, T_c_i) (what streaming plays meanwhile); the last yield is the final codes.
@@ -261,6 +271,7 @@ def coarse_windows(
     first ~4.4 s of a take with no voice) continues from the cache instead of prefilling again. It computes the
     same function as the reference's re-prefill (the model is causal and every position keeps its place), so it
     differs only in rounding; exact mode keeps the reference's re-prefills, whose kernels its bitwise identity needs.
+    graphs: how the decoding steps run ("off", "static", "cuda": see `graphs.Decoder`).
     """
     feed = semantics if isinstance(semantics, SemanticFeed) else SemanticFeed.complete(semantics)
     device = model.transformer.wpe.weight.device
@@ -276,6 +287,9 @@ def coarse_windows(
     filled, n_step, w = len(coarse_hist), 0, 0
     cache = KVCache(model.config, len(generators), C.COARSE_SEMANTIC_WINDOW + 1 + settings.max_coarse_history + window,
                     device)
+    # Both codebooks' logits: the decoding steps alternate between them.
+    decode = Decoder(model, cache, graphs, slice(C.SEMANTIC_VOCAB_SIZE, C.SEMANTIC_VOCAB_SIZE
+                                                 + C.N_COARSE_CODEBOOKS * C.CODEBOOK_SIZE), rowwise)
     active = list(range(len(generators)))  # the take each cache row belongs to
     cached, cached_takes = None, None  # the tokens at the cache's positions, per row (reuse_prefix)
     while True:
@@ -293,8 +307,8 @@ def coarse_windows(
         # Reused, only the last token drawn is new to the cache.
         start = cached_prefix(cached, x_in) if reuse_prefix and cached_takes == active else 0
         codes = partial(_codes_so_far, x_coarse, len(coarse_hist), n_steps)
-        going, pos = yield from _coarse_window(model, torch.from_numpy(x_in[:, start:]).to(device), start, x_coarse,
-                                               filled, n_step, n_steps, active, cache, settings, generators, rowwise,
+        going, pos = yield from _coarse_window(model, decode, torch.from_numpy(x_in[:, start:]).to(device), start,
+                                               x_coarse, filled, n_step, n_steps, active, settings, generators,
                                                early if w == 0 else 0, codes)
         if reuse_prefix:
             fed = pos - x_in.shape[1]  # tokens drawn in this window that are in the cache (all but the last)
@@ -315,17 +329,18 @@ def _codes_so_far(x_coarse: np.ndarray, n_history: int, n_steps: list[int], n_st
 
 
 @torch.inference_mode()
-def _coarse_window(model: GPT, x_in: torch.Tensor, start: int, x_coarse: np.ndarray, filled: int, n_step: int,
-                   n_steps: list[int], active: list[int], cache: KVCache, settings: CoarseSettings,
-                   generators: list, rowwise: bool, early: int,
-                   codes: Callable[[int], list[np.ndarray]]) -> Iterator[list[np.ndarray]]:
+def _coarse_window(model: GPT, decode: Decoder, x_in: torch.Tensor, start: int, x_coarse: np.ndarray, filled: int,
+                   n_step: int, n_steps: list[int], active: list[int], settings: CoarseSettings, generators: list,
+                   early: int, codes: Callable[[int], list[np.ndarray]]) -> Iterator[list[np.ndarray]]:
     """Feed one window's input (x_in (B, T) at positions start.., one row per active take: the whole window from
     0, or the one token new to a reused cache) and sample up to a window of tokens for each into x_coarse
     (takes, T_total), from position `filled` on. Yields codes(n_step) once after `early` tokens if the window goes
     on past them; returns the takes still active and the positions now cached."""
     offset = C.SEMANTIC_VOCAB_SIZE + (n_step % C.N_COARSE_CODEBOOKS) * C.CODEBOOK_SIZE
     # Even steps sample codebook 0, odd steps codebook 1: each from its own 1024-wide logit slice.
-    logits = model(x_in, cache=cache, start=start, vocab=slice(offset, offset + C.CODEBOOK_SIZE), rowwise=rowwise)
+    cache = decode.cache
+    logits = model(x_in, cache=cache, start=start, vocab=slice(offset, offset + C.CODEBOOK_SIZE),
+                   rowwise=decode.rowwise)
     pos = start + x_in.shape[1]
     window = settings.sliding_window_len
     for i in range(window):
@@ -345,7 +360,6 @@ def _coarse_window(model: GPT, x_in: torch.Tensor, start: int, x_coarse: np.ndar
             cache.keep(going)
             active, tokens = [active[r] for r in going], [tokens[r] for r in going]
         offset = C.SEMANTIC_VOCAB_SIZE + (n_step % C.N_COARSE_CODEBOOKS) * C.CODEBOOK_SIZE
-        logits = model(torch.cat(tokens).view(-1, 1), cache=cache, start=pos,
-                       vocab=slice(offset, offset + C.CODEBOOK_SIZE), rowwise=rowwise)
+        logits = decode(torch.cat(tokens).view(-1, 1), pos, slice(offset, offset + C.CODEBOOK_SIZE))
         pos += 1
     return active, pos

@@ -116,7 +116,7 @@ def stream_take(pipe, text: str, voice: Voice | None, stages: StageSettings, see
     with pipe._running(pipe.text_model):
         feed = SemanticFeed(semantic_steps(pipe.text_model, encode_text(pipe.tokenizer, text),
                                            None if voice is None else voice.semantic_prompt, stages.semantic,
-                                           [streams.semantic], progress, pipe.row_exact))
+                                           [streams.semantic], progress, pipe.row_exact, graphs=pipe.graphs))
         if not interleave:
             feed.pull()
     preview = _Preview(pipe, voice, stages, settings, seed)
@@ -128,7 +128,8 @@ def stream_take(pipe, text: str, voice: Voice | None, stages: StageSettings, see
         first = stages.coarse.sliding_window_len // C.N_COARSE_CODEBOOKS - settings.lookahead_frames
         early = C.N_COARSE_CODEBOOKS * (first + settings.first_lookahead_frames) if first > 0 else 0
         for (coarse,) in coarse_windows(pipe.coarse_model, feed, history, stages.coarse, [streams.coarse], progress,
-                                        pipe.row_exact, reuse_prefix=not pipe.row_exact, early=early):
+                                        pipe.row_exact, reuse_prefix=not pipe.row_exact, early=early,
+                                        graphs=pipe.graphs):
             if early and preview.fine.shape[1] == 0:
                 ready = min(coarse.shape[1] - settings.first_lookahead_frames, first)
             else:

@@ -44,12 +44,14 @@ def write_weights(folder: Path, size: str) -> Path:
     return folder
 
 
-def run_bark_core(folder: Path, seconds: float, seed: int, precision: str = "exact", offload: bool = False) -> dict:
+def run_bark_core(folder: Path, seconds: float, seed: int, precision: str = "exact", offload: bool = False,
+                  graphs: str = "auto") -> dict:
     import torch
 
     from bark_core import BarkPipeline
 
-    pipe = BarkPipeline.from_pretrained(str(folder), device=DEVICE, precision=precision, offload=offload)
+    pipe = BarkPipeline.from_pretrained(str(folder), device=DEVICE, precision=precision, offload=offload,
+                                        graphs=graphs)
     t = {}
     g = torch.Generator().manual_seed(seed)
     t0 = time.perf_counter()
@@ -204,7 +206,9 @@ IMPLS = {"bark_core": run_bark_core, "reference": run_reference, "transformers":
          # one model at a time on the accelerator: compare its peak GPU memory with the row above (CUDA)
          "bark_core_fast_offload": lambda folder, seconds, seed: run_bark_core(folder, seconds, seed, "fast", True),
          # bf16 autocast everywhere: for CPUs with AMX / AVX-512-BF16 (and what GPUs run)
-         "bark_core_bf16": lambda folder, seconds, seed: run_bark_core(folder, seconds, seed, "bf16")}
+         "bark_core_bf16": lambda folder, seconds, seed: run_bark_core(folder, seconds, seed, "bf16"),
+         # Decoding steps launched one kernel at a time (on CUDA, "auto" replays them as CUDA graphs).
+         "bark_core_no_graphs": lambda folder, seconds, seed: run_bark_core(folder, seconds, seed, graphs="off")}
 
 
 def child(impl: str, folder: Path, seconds: float, runs: int, threads: int, device: str, voice: str | None) -> None:
@@ -262,7 +266,10 @@ def main() -> None:
             cmd = [sys.executable, "-m", "benchmarks.speed", "--weights", str(folder), "--runs", str(args.runs),
                    "--threads", str(args.threads), "--size", args.size, "--device", args.device, "--child", impl,
                    str(seconds)] + (["--voice", str(Path(args.voice).resolve())] if args.voice else [])
-            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
+            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+            if proc.returncode != 0:  # report it and go on: the other rows still compare
+                print(f"{impl} failed (exit {proc.returncode}):\n" + "\n".join(proc.stderr.splitlines()[-15:]))
+                continue
             rows.append(summarize(impl, json.loads(proc.stdout.strip().splitlines()[-1])))
         print(f"\n{args.size}, {seconds:g} s utterance, median of {args.runs} runs, {args.threads} threads")
         print("| impl | " + " | ".join(f"{s} s (tok/s, share)" for s in STAGES) + " | total s | RTF | peak RSS |")
@@ -289,6 +296,11 @@ def report_ratios(rows: list[dict]) -> None:
             what = "take 0's tokens" if "takes" in r["name"] else "tokens"
             print(f"{r['name']} speed-up over the reference (same run): end to end "
                   f"{ref['total'] / r['total']:.2f}x; {ratios}; {what} {same} to the reference's")
+    for base, label in (("transformers", "transformers' BarkModel"), ("bark_core_no_graphs", "no graphs")):
+        if base in by_name:
+            ups = ", ".join(f"{r['name']} {by_name[base]['total'] / r['total']:.2f}x" for r in rows
+                            if r["name"].startswith("bark_core") and r["name"] != base)
+            print(f"speed-up over {label} (same run), end to end: {ups}")
     for r in rows:
         if r["first_audio"] is not None:
             voice = f", voice {r['voice']}" if r["voice"] else ", no voice"

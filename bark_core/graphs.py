@@ -1,0 +1,142 @@
+"""Decoding steps as CUDA graphs: one static-shape step per (batch, cache length bucket), captured once and
+replayed for every token.
+
+Why: one decoding step of Bark is ~15 kernels per layer (~200 for bark-small, ~370 for bark large), each a few
+microseconds of GPU work, and launching them one by one from Python costs more than running them. A CUDA graph
+launches the whole step at once. A graph replays fixed shapes and fixed memory, so the step reads everything that
+changes from static buffers (the new tokens, their position) and attends over a fixed length of the cache with a
+mask: the cached positions rounded up to a bucket of `GRAPH_BUCKET`, one graph per bucket, so that early steps do
+not read the whole cache. The prefill (one call per window) stays eager and writes the same cache.
+
+Modes: "off" (eager model calls: CPU, and exact mode everywhere it must equal the reference), "cuda" (the graphs;
+what "auto" picks on a CUDA device), "static" (the same static-shape step run eagerly, on any device: what the
+tests check on CPU, since only the capture itself needs a GPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+
+import torch
+import torch.nn.functional as F
+
+from . import constants as C
+from .model import GPT, BlockPlan, KVCache, block_output, block_qkv, head, layer_norm
+
+GRAPH_MODES = ("auto", "off", "static", "cuda")
+
+
+def resolve_graphs(mode: str, device: torch.device) -> str:
+    """"auto" -> "cuda" on a CUDA device, else "off"; explicit modes are checked against the device."""
+    if mode not in GRAPH_MODES:
+        raise ValueError(f"graphs must be one of {GRAPH_MODES}; got {mode!r}")
+    if mode == "auto":
+        return "cuda" if device.type == "cuda" else "off"
+    if mode == "cuda" and device.type != "cuda":
+        raise ValueError("graphs='cuda' needs a CUDA device; use 'auto', 'off' or 'static'")
+    return mode
+
+
+def bucket(n_positions: int, max_len: int) -> int:
+    """Cache positions a step attends over: n_positions rounded up to a multiple of GRAPH_BUCKET, at most max_len."""
+    return min(max_len, -(-n_positions // C.GRAPH_BUCKET) * C.GRAPH_BUCKET)
+
+
+def static_block(p: BlockPlan, x: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, pos: torch.Tensor,
+                 mask: torch.Tensor) -> torch.Tensor:
+    """One block for one new token per row, x (B, 1, C), at position `pos` (a (1,) tensor): writes its key and
+    value into the layer's cache (B, nh, max_len, hd) and attends over the first mask.shape[-1] positions, the
+    masked ones (after pos) left out. Every shape is fixed by (B, bucket): what a CUDA graph needs."""
+    q, k, v = block_qkv(p, x, False)
+    k_cache.index_copy_(2, pos, k)
+    v_cache.index_copy_(2, pos, v)
+    n = mask.shape[-1]
+    y = F.scaled_dot_product_attention(q, k_cache[:, :, :n], v_cache[:, :, :n], attn_mask=mask)
+    return block_output(p, x, y, False)
+
+
+class Decoder:
+    """Logits for one new token per row through a KV cache the prefill filled: `model(tokens, cache=cache,
+    start=pos, vocab=vocab)`, eagerly ("off") or through static-shape steps ("static", "cuda": see the module).
+
+    span: the output entries the static step computes (every `vocab` asked for must lie inside it: the coarse
+    stage alternates between two codebooks' slices, so its span holds both). rowwise: see `model.by_row`
+    (exact mode: a batch of takes then decodes eagerly, row by row).
+    """
+
+    def __init__(self, model: GPT, cache: KVCache, mode: str, span: slice, rowwise: bool = False):
+        if mode not in GRAPH_MODES[1:]:
+            raise ValueError(f"Decoder mode must be 'off', 'static' or 'cuda'; got {mode!r}")
+        self.model, self.cache, self.span, self.rowwise = model, cache, span, rowwise
+        self.mode = "off" if rowwise and cache.shape[1] > 1 else mode
+        self._k: torch.Tensor | None = None  # the cache tensor the buffers and graphs below were made for
+        self._graphs: dict[int, tuple[torch.cuda.CUDAGraph | None, torch.Tensor]] = {}
+
+    def __call__(self, tokens: torch.Tensor, pos: int, vocab: slice) -> torch.Tensor:
+        """tokens (B, 1) at position pos -> logits (B, vocab.stop - vocab.start)."""
+        if self.mode == "off":
+            return self.model(tokens, cache=self.cache, start=pos, vocab=vocab, rowwise=self.rowwise)
+        if not self.span.start <= vocab.start <= vocab.stop <= self.span.stop:
+            raise ValueError(f"vocab {vocab} is outside the decoder's span {self.span}")
+        if self.cache.k is not self._k:  # first step, or rows dropped (a new cache tensor): new buffers, graphs
+            self._reset(tokens)
+        self._tokens.copy_(tokens)
+        self._pos.fill_(pos)
+        out = self._run(bucket(pos + 1, self.cache.shape[3]))
+        lo = vocab.start - self.span.start
+        # A copy: the graph's output buffer is overwritten by the next replay.
+        return out[:, lo : lo + vocab.stop - vocab.start].clone()
+
+    def _reset(self, tokens: torch.Tensor) -> None:
+        device = self.cache.k.device
+        self._k, self._graphs = self.cache.k, {}
+        self._tokens = torch.zeros_like(tokens)
+        self._pos = torch.zeros(1, dtype=torch.long, device=device)
+        self._positions = torch.arange(self.cache.shape[3], device=device)
+        self._plans = self.cache.plans(self.model)
+
+    def _step(self, n: int) -> torch.Tensor:
+        """The static-shape step over the first n cache positions, reading only the static buffers."""
+        t = self.model.transformer
+        x = t.wte(self._tokens) + t.wpe.weight.index_select(0, self._pos)
+        mask = (self._positions[:n] <= self._pos).view(1, 1, 1, n)
+        for i, plan in enumerate(self._plans):
+            x = static_block(plan, x, *self.cache.layer(i), self._pos, mask)
+        return head(self.model.lm_head, layer_norm(t.ln_f, x)[:, -1, :], self.span)
+
+    def _run(self, n: int) -> torch.Tensor:
+        if self.mode == "static":
+            return self._step(n)
+        if n not in self._graphs:
+            try:
+                self._graphs[n] = self._capture(n)
+            except RuntimeError as e:  # a kernel that cannot be captured: decode eagerly, correctly, slower
+                warnings.warn(f"CUDA graph capture failed ({e}); decoding without graphs", stacklevel=2)
+                self.mode = "static"
+                return self._step(n)
+        graph, out = self._graphs[n]
+        graph.replay()
+        return out
+
+    def _capture(self, n: int) -> tuple[torch.cuda.CUDAGraph, torch.Tensor]:
+        """Capture the step over n positions. The warm-up run (on a side stream, as capture requires) writes the
+        same key and value the replay that follows will write: the inputs are already in the buffers."""
+        device = self.cache.k.device
+        with torch.cuda.device(device):
+            side, main = torch.cuda.Stream(device), torch.cuda.current_stream(device)
+            side.wait_stream(main)
+            with torch.cuda.stream(side), _uncached_autocast():
+                self._step(n)
+            main.wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph), _uncached_autocast():
+                out = self._step(n)
+        return graph, out
+
+
+def _uncached_autocast() -> contextlib.AbstractContextManager:
+    """The autocast in force (the pipeline's bf16 on GPUs), without its cast cache, which graphs must not use."""
+    if not torch.is_autocast_enabled("cuda"):
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=torch.get_autocast_dtype("cuda"), cache_enabled=False)

@@ -1,0 +1,224 @@
+"""Graphed decoding (`graphs.Decoder`) and bf16-stored Linear weights: the GPU code path, checked on CPU.
+
+The static-shape step a CUDA graph captures runs eagerly here ("static" mode) and must give the eager model's
+logits and tokens; the capture protocol (one capture per batch and length bucket, replay reading only the static
+buffers, fallback when capture fails) runs with a stand-in for the CUDA graph. The real capture is checked where a
+GPU is present (skipped otherwise).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+import torch
+
+from bark_core import BarkPipeline, graphs
+from bark_core import constants as C
+from bark_core.graphs import Decoder, bucket, resolve_graphs
+from bark_core.loading import cast_linears, quantize_int8, weights_format
+from bark_core.model import KVCache
+
+TEXT = "hello there, how are you"
+
+
+def test_graph_modes_resolve_per_device(pipe):
+    assert resolve_graphs("auto", torch.device("cpu")) == "off"
+    assert resolve_graphs("static", torch.device("cpu")) == "static"
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        resolve_graphs("cuda", torch.device("cpu"))
+    with pytest.raises(ValueError, match="graphs must be one of"):
+        resolve_graphs("fast", torch.device("cpu"))
+    models = dict(text=pipe.text_model, coarse=pipe.coarse_model, fine=pipe.fine_model)
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        BarkPipeline(models, pipe.tokenizer, pipe.codec, device="cpu", graphs="cuda")
+
+
+def test_buckets_round_up_and_stop_at_the_cache_length():
+    assert [bucket(n, 947) for n in (1, 128, 129, 900, 947)] == [128, 128, 256, 947, 947]
+    assert bucket(300, 1024) % C.GRAPH_BUCKET == 0
+
+
+def _teacher_forced(model, mode, n_rows=2, n_steps=40, prompt=300, autocast=None, drop_at=None):
+    """Logits of n_steps fixed tokens after a fixed prompt, decoded in `mode`; rows 1.. only after drop_at."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 1000, (n_rows, prompt), generator=gen)
+    steps = torch.randint(0, 1000, (n_rows, n_steps), generator=gen)
+    ctx = torch.autocast("cpu", dtype=autocast) if autocast else contextlib.nullcontext()
+    out = []
+    with torch.inference_mode(), ctx:
+        cache = KVCache(model.config, n_rows, prompt + n_steps, "cpu")
+        model(x, cache=cache)
+        decode = Decoder(model, cache, mode, slice(0, model.config.output_vocab_size))
+        for i in range(n_steps):
+            if i == drop_at:
+                cache.keep([1])
+                steps = steps[1:]
+            out.append(decode(steps[:, i : i + 1], prompt + i, slice(5, 90))[-1].float())
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("weights", ["fp32", "int8", "bf16"])
+def test_static_step_gives_the_eager_logits(tiny_models, weights):
+    model = tiny_models["coarse"].eval()
+    autocast = None
+    if weights == "int8":
+        model = quantize_int8(model)
+    elif weights == "bf16":
+        model, autocast = cast_linears(model, torch.bfloat16), torch.bfloat16
+    eager = _teacher_forced(model, "off", autocast=autocast)
+    static = _teacher_forced(model, "static", autocast=autocast)
+    # fp32/int8: the masked attention sums in another order (~1e-6); bf16: one rounding step of its 8-bit mantissa.
+    tol = 0.07 if weights == "bf16" else 1e-5
+    assert (eager - static).abs().max() <= tol
+    assert torch.equal(eager.argmax(-1), static.argmax(-1))
+
+
+def test_static_step_follows_rows_leaving_the_batch(tiny_models):
+    model = tiny_models["coarse"].eval()
+    eager = _teacher_forced(model, "off", drop_at=17)
+    static = _teacher_forced(model, "static", drop_at=17)
+    assert (eager - static).abs().max() <= 1e-5
+
+
+def test_decoder_rejects_a_vocab_outside_its_span(tiny_models):
+    model = tiny_models["coarse"].eval()
+    cache = KVCache(model.config, 1, 40, "cpu")
+    with torch.inference_mode():
+        model(torch.zeros(1, 8, dtype=torch.long), cache=cache)
+        with pytest.raises(ValueError, match="outside the decoder's span"):
+            Decoder(model, cache, "static", slice(0, 50))(torch.zeros(1, 1, dtype=torch.long), 8, slice(40, 60))
+
+
+@pytest.fixture(scope="module")
+def static_pipes(model_dir):
+    return {p: BarkPipeline.from_pretrained(str(model_dir), device="cpu", precision=p, graphs="static")
+            for p in ("exact", "fast")}
+
+
+@pytest.mark.parametrize("precision", ["exact", "fast"])
+def test_static_graphs_give_the_same_takes(pipe, fast_pipe, static_pipes, precision):
+    eager = pipe if precision == "exact" else fast_pipe
+    for n in (1, 2):
+        a = eager.generate_takes(TEXT, n_takes=n, seed=3, max_duration_s=2)
+        b = static_pipes[precision].generate_takes(TEXT, n_takes=n, seed=3, max_duration_s=2)
+        for x, y in zip(a, b, strict=True):
+            assert np.array_equal(x.semantic_tokens, y.semantic_tokens)
+            assert np.array_equal(x.coarse_tokens, y.coarse_tokens)
+            assert np.array_equal(x.fine_tokens, y.fine_tokens)
+
+
+def test_static_graphs_stream_the_same_take(fast_pipe, static_pipes):
+    final = [c.result for c in static_pipes["fast"].stream(TEXT, seed=5, max_duration_s=2) if c.result is not None]
+    assert np.array_equal(final[0].coarse_tokens, fast_pipe.generate(TEXT, seed=5, max_duration_s=2).coarse_tokens)
+
+
+class FakeGraph:
+    """Stands in for torch.cuda.CUDAGraph: replay recomputes the captured step into its output buffer, reading
+    only the decoder's static buffers (as a real replay does)."""
+
+    def __init__(self, decoder, n, out):
+        self.decoder, self.n, self.out = decoder, n, out
+
+    def replay(self):
+        self.out.copy_(self.decoder._step(self.n))
+
+
+def test_graph_protocol_captures_once_per_bucket_and_replays(tiny_models, monkeypatch):
+    captures = []
+
+    def capture(self, n):
+        captures.append((self.cache.shape[1], n))
+        out = self._step(n).clone()
+        out.fill_(float("nan"))  # a replay must overwrite it
+        return FakeGraph(self, n, out), out
+
+    monkeypatch.setattr(Decoder, "_capture", capture)
+    model = tiny_models["coarse"].eval()
+    eager = _teacher_forced(model, "off", n_steps=250, prompt=100, drop_at=120)
+    graphed = _teacher_forced(model, "cuda", n_steps=250, prompt=100, drop_at=120)
+    assert (eager - graphed).abs().max() <= 1e-5
+    # positions 101..350 -> buckets 128, 256 for 2 rows; after the drop, 256 and 384 (the cache's room for 350
+    # positions, rounded up to whole buckets).
+    assert captures == [(2, 128), (2, 256), (1, 256), (1, 384)]
+
+
+def test_failed_capture_falls_back_to_the_static_step(tiny_models, monkeypatch):
+    def capture(self, n):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(Decoder, "_capture", capture)
+    model = tiny_models["coarse"].eval()
+    eager = _teacher_forced(model, "off")
+    with pytest.warns(UserWarning, match="CUDA graph capture failed"):
+        graphed = _teacher_forced(model, "cuda")
+    assert (eager - graphed).abs().max() <= 1e-5
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_graphs_match_eager_decoding_on_a_gpu(tiny_models):
+    model = cast_linears(tiny_models["coarse"], torch.bfloat16).cuda().eval()
+    x = torch.randint(0, 1000, (2, 300), device="cuda")
+    steps = torch.randint(0, 1000, (2, 300), device="cuda")
+    out = {}
+    with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16):
+        for mode in ("off", "cuda"):
+            cache = KVCache(model.config, 2, 600, "cuda")
+            model(x, cache=cache)
+            decode = Decoder(model, cache, mode, slice(0, model.config.output_vocab_size))
+            out[mode] = torch.stack([decode(steps[:, i : i + 1], 300 + i, slice(0, 200)).float()
+                                     for i in range(300)])
+    assert cache.shape[3] == 640 and graphs.bucket(600, 640) == 640
+    assert (out["off"] - out["cuda"]).abs().max() <= 0.1
+    assert (out["off"].argmax(-1) == out["cuda"].argmax(-1)).float().mean() > 0.95
+
+
+def test_bf16_weights_give_autocasts_products(tiny_models):
+    """Linear weights stored in bf16 give bitwise what autocast computes from fp32 weights, at a quarter of the
+    weight reads per step; the fine model's heads (its embeddings) stay fp32."""
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        for kind in ("text", "coarse"):
+            model = tiny_models[kind].eval()
+            cast = cast_linears(model, torch.bfloat16)
+            x = torch.randint(0, 1000, (2, 30))
+            assert torch.equal(model(x, all_logits=True), cast(x, all_logits=True))
+            assert cast.lm_head.weight.dtype == torch.bfloat16 and cast.transformer.wte.weight.dtype == torch.float32
+            assert model.lm_head.weight.dtype == torch.float32  # a copy
+        fine = tiny_models["fine"].eval()
+        cast = cast_linears(fine, torch.bfloat16)
+        codes = torch.randint(0, 1024, (1, 64, 8))
+        assert torch.equal(fine(3, codes), cast(3, codes))
+        assert cast.transformer.h[0].mlp.c_fc.weight.dtype == torch.bfloat16
+        assert cast.lm_heads[0].weight.dtype == torch.float32
+        assert cast.lm_heads[0].weight is cast.transformer.wtes[fine.config.n_codes_given].weight
+
+
+def test_precisions_and_their_weights(pipe):
+    cpu = torch.device("cpu")
+    assert [weights_format(p, cpu) for p in ("exact", "fast", "bf16")] == ["fp32", "int8", "bf16"]
+    with pytest.raises(ValueError, match="precision must be one of"):
+        weights_format("int4", cpu)
+    bf16 = pipe.with_precision("bf16")
+    assert bf16.text_model.lm_head.weight.dtype == torch.bfloat16
+    assert pipe.text_model.lm_head.weight.dtype == torch.float32
+    assert bf16.weights_fingerprint() == pipe.weights_fingerprint()
+    with pytest.raises(ValueError, match="weights are bf16 now"):
+        bf16.with_precision("fast")
+    assert bf16.with_precision("bf16").text_model is bf16.text_model  # same format: shared, not copied
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("offload", [False, True])
+def test_the_pipeline_decodes_through_cuda_graphs_on_a_gpu(model_dir, monkeypatch, offload):
+    captured = []
+    capture = Decoder._capture
+    monkeypatch.setattr(Decoder, "_capture", lambda self, n: captured.append(n) or capture(self, n))
+    gpu = BarkPipeline.from_pretrained(str(model_dir), device="cuda", offload=offload)
+    assert gpu.graphs == "cuda" and gpu.text_model.lm_head.weight.dtype == torch.bfloat16
+    takes = gpu.generate_takes(TEXT, n_takes=2, seed=1, max_duration_s=2)
+    assert captured and all(t.audio.size == 320 * t.coarse_tokens.shape[1] for t in takes)
+    again = gpu.generate_takes(TEXT, n_takes=2, seed=1, max_duration_s=2)
+    assert np.array_equal(takes[1].coarse_tokens, again[1].coarse_tokens)  # a seed gives the same take
+    chunks = list(gpu.stream(TEXT, seed=1, max_duration_s=2))
+    assert chunks[-1].result is not None
