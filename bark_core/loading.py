@@ -151,7 +151,8 @@ def weights_fingerprint(models: dict[str, torch.nn.Module]) -> dict[str, str]:
         h = hashlib.sha256()
         for key, t in sorted(model.state_dict().items()):
             h.update(key.encode())
-            h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+            # The array itself (a buffer), not .tobytes(): no transient copy of the largest tensor (~400 MiB).
+            h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
         out[kind] = h.hexdigest()[:16]
     return out
 
