@@ -11,9 +11,10 @@ import numpy as np
 import torch
 
 from . import constants as C
+from .coarse import cached_prefix, coarse_window_input, flatten_coarse
 from .config import CoarseSettings
 from .model import KVCache
-from .stages import cached_prefix, coarse_window_input, flatten_coarse, semantic_input
+from .stages import semantic_input
 
 
 def _compare(p_logits: torch.Tensor, q_logits: torch.Tensor) -> tuple[float, float]:

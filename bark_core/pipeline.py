@@ -15,6 +15,7 @@ import torch
 
 from . import constants as C
 from . import loading
+from .coarse import generate_coarse, generate_coarse_takes
 from .config import (
     DEFAULT_VOICES_REPO,
     CoarseSettings,
@@ -43,8 +44,6 @@ from .result import BarkResult
 from .sampling import StageStreams, stage_streams
 from .stages import (
     Progress,
-    generate_coarse,
-    generate_coarse_takes,
     generate_semantic,
     generate_semantic_takes,
     report,

@@ -27,10 +27,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import constants as C
+from .coarse import coarse_windows
 from .config import FineSettings, StageSettings
 from .fine import decode_codes, generate_fine
 from .result import BarkResult
-from .stages import Progress, SemanticFeed, coarse_windows, semantic_steps
+from .stages import Progress, SemanticFeed, semantic_steps
 from .text import encode_text
 from .voices import Voice
 

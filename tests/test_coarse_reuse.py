@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-import bark_core.stages as stages
+import bark_core.coarse as coarse_stage
 from bark_core import constants as C
 from bark_core.config import CoarseSettings, SamplingParams
 
@@ -26,7 +26,7 @@ def extends_previous(w: int, settings: CoarseSettings, window: int = C.SLIDING_W
 def run(model, semantic, settings, reuse, monkeypatch, history=None):
     """Coarse codes, the logits each step sampled from, and each forward call's (start, T)."""
     seen, calls = [], []
-    real_sample, real_forward = stages.sample, model.forward
+    real_sample, real_forward = coarse_stage.sample, model.forward
 
     def recording(logits, params, generator):
         seen.append(logits.clone())
@@ -36,10 +36,10 @@ def run(model, semantic, settings, reuse, monkeypatch, history=None):
         calls.append((kw.get("start", 0), idx.shape[1]))
         return real_forward(idx, **kw)
 
-    monkeypatch.setattr(stages, "sample", recording)
+    monkeypatch.setattr(coarse_stage, "sample", recording)
     monkeypatch.setattr(model, "forward", forward)
     try:
-        codes = stages.generate_coarse(model, semantic, history, settings, torch.Generator().manual_seed(5),
+        codes = coarse_stage.generate_coarse(model, semantic, history, settings, torch.Generator().manual_seed(5),
                                        reuse_prefix=reuse)
     finally:
         monkeypatch.undo()
@@ -131,11 +131,11 @@ def test_batched_takes_of_different_lengths_reuse_their_own_rows(pipe, monkeypat
 
         monkeypatch.setattr(pipe.coarse_model, "forward", forward)
         gens = [torch.Generator().manual_seed(s) for s in (1, 2, 3)]
-        out[reuse] = stages.generate_coarse_takes(pipe.coarse_model, semantics, None, settings, gens,
+        out[reuse] = coarse_stage.generate_coarse_takes(pipe.coarse_model, semantics, None, settings, gens,
                                                   reuse_prefix=reuse)
         monkeypatch.undo()
         prefills[reuse] = [rows for s, rows in starts if s == 0]
     assert prefills[False] == [3, 3, 2, 2, 1] and prefills[True] == [3]  # the batch shrinks; reused: one prefill
     for plain, reused, semantic in zip(out[False], out[True], semantics, strict=True):
-        assert plain.shape[1] == stages.n_coarse_steps(len(semantic)) // 2
+        assert plain.shape[1] == coarse_stage.n_coarse_steps(len(semantic)) // 2
         np.testing.assert_array_equal(reused, plain)

@@ -129,22 +129,22 @@ def test_fast_mode_fidelity_proxy(fast_pipe, pipe):
 
 def test_windowed_teacher_forcing_reproduces_the_coarse_stage_logits(pipe, monkeypatch):
     """The fidelity proxy's coarse logits are exactly what the stage sampled from, window by window."""
-    import bark_core.stages as stages
+    import bark_core.coarse as coarse_stage
     from bark_core.config import CoarseSettings, SamplingParams
     from bark_core.fidelity import coarse_logits_windowed, coarse_window_fidelity
 
     seen = []
-    real_sample = stages.sample
+    real_sample = coarse_stage.sample
 
     def recording(logits, params, generator):
         seen.append(logits.clone())
         return real_sample(logits, params, generator)
 
-    monkeypatch.setattr(stages, "sample", recording)
+    monkeypatch.setattr(coarse_stage, "sample", recording)
     semantic = pipe.text_to_semantic("Hello world", generator=3, max_duration_s=2.0)
     seen.clear()
     settings = CoarseSettings(SamplingParams(0.7), sliding_window_len=60)
-    coarse = stages.generate_coarse(pipe.coarse_model, semantic, None, settings, torch.Generator().manual_seed(0))
+    coarse = coarse_stage.generate_coarse(pipe.coarse_model, semantic, None, settings, torch.Generator().manual_seed(0))
     monkeypatch.undo()
     forced = coarse_logits_windowed(pipe.coarse_model, semantic, coarse, settings)
     assert forced.shape == (len(seen), 1024)
