@@ -114,6 +114,19 @@ def test_static_graphs_stream_the_same_take(fast_pipe, static_pipes):
     assert np.array_equal(final[0].coarse_tokens, fast_pipe.generate(TEXT, seed=5, max_duration_s=2).coarse_tokens)
 
 
+def test_bf16_static_graphs_run_the_gpu_path_on_cpu(model_dir):
+    """What a GPU runs (bf16 weights, bf16 autocast, per-stage streams, graphed steps), run on CPU: takes, streams and
+    a seed that gives the same take twice. (Tokens differ from eager decoding by bf16 rounding, so no equality.)"""
+    bf16 = BarkPipeline.from_pretrained(str(model_dir), device="cpu", precision="bf16", graphs="static")
+    takes = bf16.generate_takes(TEXT, n_takes=2, seed=4, max_duration_s=1)
+    again = bf16.generate_takes(TEXT, n_takes=2, seed=4, max_duration_s=1)
+    for a, b in zip(takes, again, strict=True):
+        assert np.array_equal(a.coarse_tokens, b.coarse_tokens) and np.array_equal(a.fine_tokens, b.fine_tokens)
+        assert a.audio.size == 320 * a.coarse_tokens.shape[1] and np.isfinite(a.audio).all()
+    final = [c.result for c in bf16.stream(TEXT, seed=4, max_duration_s=1) if c.result is not None][0]
+    assert np.array_equal(final.coarse_tokens, bf16.generate(TEXT, seed=4, max_duration_s=1).coarse_tokens)
+
+
 class FakeGraph:
     """Stands in for torch.cuda.CUDAGraph: replay recomputes the captured step into its output buffer, reading
     only the decoder's static buffers (as a real replay does)."""
