@@ -24,6 +24,13 @@ def _compare(p_logits: torch.Tensor, q_logits: torch.Tensor) -> tuple[float, flo
     return kl, top1
 
 
+def _on(pipe, name: str, fn):
+    """fn(model) for one of the pipeline's models, run as its stage runs (e.g. under bf16 autocast), as fp32."""
+    model = getattr(pipe, name)
+    with pipe._running(model):
+        return fn(model).float()
+
+
 @torch.inference_mode()
 def stage_fidelity(exact, fast, text_ids: np.ndarray, semantic: np.ndarray, coarse: np.ndarray,
                    fine: np.ndarray) -> dict[str, dict[str, float]]:
@@ -34,18 +41,18 @@ def stage_fidelity(exact, fast, text_ids: np.ndarray, semantic: np.ndarray, coar
     out = {}
     idx = torch.from_numpy(np.hstack([semantic_input(text_ids, None), semantic]))[None]
     vocab = slice(0, C.SEMANTIC_PAD_TOKEN + 1)
-    logits = [m(embeds=m.merged_context_embeddings(idx), all_logits=True, vocab=vocab)[0, 256:]
-              for m in (exact.text_model, fast.text_model)]
+    logits = [_on(p, "text_model", lambda m: m(embeds=m.merged_context_embeddings(idx), all_logits=True,
+                                               vocab=vocab)[0, 256:]) for p in (exact, fast)]
     out["semantic"] = dict(zip(("kl", "top1"), _compare(*logits), strict=True))
     window = coarse_window_input(semantic, np.zeros(0, np.int64), 0, CoarseSettings())
     seq = np.hstack([window, flatten_coarse(coarse)[: C.CONTEXT_WINDOW - len(window)]])
     cb0 = slice(C.SEMANTIC_VOCAB_SIZE, C.SEMANTIC_VOCAB_SIZE + C.CODEBOOK_SIZE)
-    logits = [m(torch.from_numpy(seq)[None], all_logits=True, vocab=cb0)[0, len(window) - 1 :: 2]
-              for m in (exact.coarse_model, fast.coarse_model)]
+    logits = [_on(p, "coarse_model", lambda m: m(torch.from_numpy(seq)[None], all_logits=True,
+                                                 vocab=cb0)[0, len(window) - 1 :: 2]) for p in (exact, fast)]
     out["coarse"] = dict(zip(("kl", "top1"), _compare(*logits), strict=True))
     codes = torch.from_numpy(np.ascontiguousarray(fine[:, : C.FINE_WINDOW].T))[None]
-    logits = [torch.cat([m(cb, codes, vocab=slice(0, C.CODEBOOK_SIZE))[0] for cb in range(2, 8)])
-              for m in (exact.fine_model, fast.fine_model)]
+    logits = [_on(p, "fine_model", lambda m: torch.cat([m(cb, codes, vocab=slice(0, C.CODEBOOK_SIZE))[0]
+                                                        for cb in range(2, 8)])) for p in (exact, fast)]
     out["fine"] = dict(zip(("kl", "top1"), _compare(*logits), strict=True))
     return out
 

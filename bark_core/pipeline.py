@@ -31,6 +31,7 @@ from .graphs import resolve_graphs
 from .hub import HubOptions, resolve_model
 from .loading import (
     convert_weights,
+    cpu_has_fast_bf16,
     default_voices,
     load_codec,
     load_models,
@@ -85,15 +86,18 @@ class BarkPipeline:
         self.weights_format = weights_format(precision, self.device)
         self.fast = self.weights_format == "int8"
         self.autocast_dtype = torch.bfloat16 if self.weights_format == "bf16" else None
+        # Fast mode on CPUs with bf16 matrix units (AMX, AVX-512-BF16): the fine passes, compute-bound and never
+        # decoded token by token, run in bf16 there (several times int8's speed); decoding stays int8.
+        self.fine_format = "bf16" if self.fast and cpu_has_fast_bf16() else self.weights_format
         # With offload, one stage at a time owns the accelerator (streaming nests its preview inside coarse: RLock).
         self._offload_lock = threading.RLock()
         self._fingerprint = fingerprint  # of the (immutable) weights, computed once on demand
         self._fingerprint_lock = threading.Lock()
         if self.weights_format != "fp32":
             self.weights_fingerprint()  # of the original weights, so bundles name the checkpoint, not the copy
-            self.text_model, self.coarse_model, self.fine_model = (
-                convert_weights(m, self.weights_format, inplace=models_are_mine)
-                for m in (self.text_model, self.coarse_model, self.fine_model))
+            self.text_model, self.coarse_model = (convert_weights(m, self.weights_format, inplace=models_are_mine)
+                                                  for m in (self.text_model, self.coarse_model))
+            self.fine_model = convert_weights(self.fine_model, self.fine_format, inplace=models_are_mine)
         for m in self._all_models():
             m.eval().requires_grad_(False).to("cpu" if self.offload else self.device)
 
@@ -136,8 +140,10 @@ class BarkPipeline:
             if self.offload:
                 model.to(self.device)
             try:
-                if self.autocast_dtype is not None:
-                    with torch.autocast(self.device.type, dtype=self.autocast_dtype):
+                fmt = self.fine_format if model is self.fine_model else self.weights_format
+                dtype = torch.bfloat16 if fmt == "bf16" else None
+                if dtype is not None:
+                    with torch.autocast(self.device.type, dtype=dtype):
                         yield
                 else:
                     yield
@@ -161,9 +167,12 @@ class BarkPipeline:
 
     @property
     def precision(self) -> str:
-        """"fp32" (token-exact with the reference on CPU), "int8-dynamic" (fast mode on CPU) or "bf16-autocast"
-        (GPUs with bf16 in exact and fast mode, or precision="bf16" on any device)."""
-        return "int8-dynamic" if self.fast else "fp32" if self.autocast_dtype is None else "bf16-autocast"
+        """"fp32" (token-exact with the reference on CPU), "int8-dynamic" (fast mode on CPU; "int8-dynamic, bf16 fine"
+        on CPUs with bf16 matrix units) or "bf16-autocast" (GPUs with bf16 in exact and fast mode, or
+        precision="bf16" on any device)."""
+        if self.fast:
+            return "int8-dynamic" + (", bf16 fine" if self.fine_format == "bf16" else "")
+        return "fp32" if self.autocast_dtype is None else "bf16-autocast"
 
     def weights_fingerprint(self) -> dict[str, str]:
         """sha256 (first 16 hex digits) of each model's weights, whatever file format they came from."""

@@ -191,3 +191,29 @@ def test_bf16_precision_runs_the_gpu_code_path_on_cpu(model_dir, pipe):
 def test_unknown_precision_is_refused(model_dir):
     with pytest.raises(ValueError, match="precision must be one of"):
         BarkPipeline.from_pretrained(str(model_dir), device="cpu", precision="int4")
+
+
+def test_fast_mode_runs_the_fine_passes_in_bf16_on_cpus_with_bf16_units(model_dir, fast_pipe, monkeypatch):
+    """On CPUs with AMX / AVX-512-BF16 (simulated here), fast mode keeps int8 for decoding and runs the
+    compute-bound fine passes in bf16: the same semantic and coarse tokens as int8 fast mode, its own fine tokens."""
+    import bark_core.pipeline as pipeline_module
+    from bark_core.fidelity import stage_fidelity
+    from bark_core.text import encode_text
+
+    monkeypatch.setattr(pipeline_module, "cpu_has_fast_bf16", lambda: True)
+    hybrid = BarkPipeline.from_pretrained(str(model_dir), device="cpu", precision="fast")
+    assert hybrid.precision == "int8-dynamic, bf16 fine" and fast_pipe.precision == "int8-dynamic"
+    assert hybrid.fine_model.transformer.h[0].mlp.c_fc.weight.dtype == torch.bfloat16
+    assert type(hybrid.coarse_model.transformer.h[0].mlp.c_fc) is not torch.nn.Linear  # int8
+    a = hybrid.generate("Hello world", seed=2, max_duration_s=2)
+    b = fast_pipe.generate("Hello world", seed=2, max_duration_s=2)
+    assert np.array_equal(a.semantic_tokens, b.semantic_tokens) and np.array_equal(a.coarse_tokens, b.coarse_tokens)
+    assert a.fine_tokens.shape == b.fine_tokens.shape and 0 <= a.fine_tokens.min() <= a.fine_tokens.max() < 1024
+    assert np.array_equal(a.fine_tokens, hybrid.generate("Hello world", seed=2, max_duration_s=2).fine_tokens)
+    final = [c.result for c in hybrid.stream("Hello world", seed=2, max_duration_s=2) if c.result is not None][0]
+    assert np.array_equal(final.fine_tokens, a.fine_tokens)
+    exact = BarkPipeline.from_pretrained(str(model_dir), device="cpu")
+    ref = exact.generate("Hello world", seed=2, max_duration_s=2)
+    f = stage_fidelity(exact, hybrid, encode_text(exact.tokenizer, "Hello world"), ref.semantic_tokens,
+                       ref.coarse_tokens, ref.fine_tokens)
+    assert all(np.isfinite(v["kl"]) and v["kl"] >= -1e-6 for v in f.values())
