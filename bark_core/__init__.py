@@ -21,4 +21,7 @@ __all__ = [
 # (same function, other rounding: their takes of a seed can differ from 0.2.0's).
 # 0.3.1: lower per-step overhead (same kernels, same takes); streaming's first chunk comes inside the first window
 # (the preview of that chunk differs; takes do not).
-__version__ = "0.3.1"
+# 0.4.0: on GPUs, decoding steps replay CUDA graphs (masked attention over a bucket: other rounding, so GPU takes of a
+# seed can differ from 0.3.1's) and bf16 Linear weights are stored once (the same products); fast mode on CPUs with
+# AMX / AVX-512-BF16 runs its fine passes in bf16. CPUs without them: the same takes as 0.3.1.
+__version__ = "0.4.0"
