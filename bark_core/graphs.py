@@ -71,7 +71,7 @@ class Decoder:
         self.model, self.cache, self.span, self.rowwise = model, cache, span, rowwise
         self.mode = "off" if rowwise and cache.shape[1] > 1 else mode
         self._k: torch.Tensor | None = None  # the cache tensor the buffers and graphs below were made for
-        self._graphs: dict[int, tuple[torch.cuda.CUDAGraph | None, torch.Tensor]] = {}
+        self._graphs: dict[int, tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}  # by bucket
 
     def __call__(self, tokens: torch.Tensor, pos: int, vocab: slice) -> torch.Tensor:
         """tokens (B, 1) at position pos -> logits (B, vocab.stop - vocab.start)."""

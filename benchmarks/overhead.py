@@ -3,6 +3,10 @@ the kernels cost next to nothing and what is measured is the dispatch, the Pytho
 
     python -m benchmarks.overhead              # fp32 (exact mode's layers) and int8 (fast mode's), 2 threads
 
+A third line times what is left on the host per token when a GPU replays the step as a CUDA graph
+(`graphs.Decoder`): filling the static buffers, the replay call (stubbed here: the GPU's work is not on the host)
+and sampling the token.
+
 Not a test: timings are noisy; read the medians.
 """
 
@@ -37,6 +41,38 @@ def step_ms(model, cached: int, steps: int, repeats: int) -> float:
     return statistics.median(times)
 
 
+def graphed_host_ms(model, cached: int, steps: int, repeats: int) -> float:
+    """Median over `repeats` of the host time per token of graphed decoding, the replay itself stubbed out."""
+    import torch
+
+    from bark_core.config import SamplingParams
+    from bark_core.graphs import Decoder
+    from bark_core.model import KVCache
+    from bark_core.sampling import sample
+
+    class StubGraph:
+        def replay(self) -> None:  # on a GPU: one launch; the step's kernels run on the device
+            pass
+
+    class Graphed(Decoder):
+        def _capture(self, n):
+            return StubGraph(), self._step(n)
+
+    cache = KVCache(model.config, 1, cached + steps + 1, "cpu")
+    params, gen, times = SamplingParams(0.7), torch.Generator().manual_seed(0), []
+    with torch.inference_mode():
+        model(torch.randint(0, 10_000, (1, cached)), cache=cache)
+        decode = Graphed(model, cache, "cuda", slice(10_000, 12_048))
+        token = torch.tensor([[10_500]])
+        for _ in range(repeats):
+            t = time.perf_counter()
+            for i in range(steps):
+                logits = decode(token, cached + i % 8, slice(10_000, 11_024))
+                token = (sample(logits[0], params, gen)[0] + 10_000).view(1, 1)
+            times.append((time.perf_counter() - t) / steps * 1e3)
+    return statistics.median(times)
+
+
 def main() -> None:
     import torch
 
@@ -57,6 +93,8 @@ def main() -> None:
     for name, model in (("fp32", GPT(config).eval()), ("int8", quantize_int8(GPT(config).eval()))):
         ms = step_ms(model, args.cached, args.steps, args.repeats)
         print(f"{name}: {ms:.3f} ms per decoding step ({args.layers} layers, 32 wide, {args.cached} cached)")
+    ms = graphed_host_ms(GPT(config).eval(), args.cached, args.steps, args.repeats)
+    print(f"graphed (CUDA graphs' host side, replay stubbed): {ms:.3f} ms per token, sampling included")
 
 
 if __name__ == "__main__":

