@@ -75,15 +75,11 @@ class Decoder:
 
     def __call__(self, tokens: torch.Tensor, pos: int, vocab: slice) -> torch.Tensor:
         """tokens (B, 1) at position pos -> logits (B, vocab.stop - vocab.start)."""
-        if self.mode == "off":
-            return self.model(tokens, cache=self.cache, start=pos, vocab=vocab, rowwise=self.rowwise)
-        if not self.span.start <= vocab.start <= vocab.stop <= self.span.stop:
+        if self.mode != "off" and not self.span.start <= vocab.start <= vocab.stop <= self.span.stop:
             raise ValueError(f"vocab {vocab} is outside the decoder's span {self.span}")
-        if self.cache.k is not self._k:  # first step, or rows dropped (a new cache tensor): new buffers, graphs
-            self._reset(tokens)
-        self._tokens.copy_(tokens)
-        self._pos.fill_(pos)
-        out = self._run(bucket(pos + 1, self.cache.shape[3]))
+        out = None if self.mode == "off" else self._static(tokens, pos)
+        if out is None:  # eager (also after a failed capture: the path every mode is checked against)
+            return self.model(tokens, cache=self.cache, start=pos, vocab=vocab, rowwise=self.rowwise)
         lo = vocab.start - self.span.start
         # A copy: the graph's output buffer is overwritten by the next replay.
         return out[:, lo : lo + vocab.stop - vocab.start].clone()
@@ -105,16 +101,22 @@ class Decoder:
             x = static_block(plan, x, *self.cache.layer(i), self._pos, mask)
         return head(self.model.lm_head, layer_norm(t.ln_f, x)[:, -1, :], self.span)
 
-    def _run(self, n: int) -> torch.Tensor:
+    def _static(self, tokens: torch.Tensor, pos: int) -> torch.Tensor | None:
+        """The static step's logits over the span (B, span), run or replayed; None if its graph cannot be captured."""
+        if self.cache.k is not self._k:  # first step, or rows dropped (a new cache tensor): new buffers, graphs
+            self._reset(tokens)
+        self._tokens.copy_(tokens)
+        self._pos.fill_(pos)
+        n = bucket(pos + 1, self.cache.shape[3])
         if self.mode == "static":
             return self._step(n)
         if n not in self._graphs:
             try:
                 self._graphs[n] = self._capture(n)
             except RuntimeError as e:  # a kernel that cannot be captured: decode eagerly, correctly, slower
-                warnings.warn(f"CUDA graph capture failed ({e}); decoding without graphs", stacklevel=2)
-                self.mode = "static"
-                return self._step(n)
+                warnings.warn(f"CUDA graph capture failed ({e}); decoding without graphs", stacklevel=3)
+                self.mode = "off"
+                return None
         graph, out = self._graphs[n]
         graph.replay()
         return out
