@@ -21,8 +21,7 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-from . import constants as C
-from .model import GPT, BlockPlan, KVCache, block_output, block_qkv, head, layer_norm
+from .model import GPT, BlockPlan, KVCache, block_output, block_qkv, head, layer_norm, whole_buckets
 
 GRAPH_MODES = ("auto", "off", "static", "cuda")
 
@@ -40,7 +39,7 @@ def resolve_graphs(mode: str, device: torch.device) -> str:
 
 def bucket(n_positions: int, max_len: int) -> int:
     """Cache positions a step attends over: n_positions rounded up to a multiple of GRAPH_BUCKET, at most max_len."""
-    return min(max_len, -(-n_positions // C.GRAPH_BUCKET) * C.GRAPH_BUCKET)
+    return min(max_len, whole_buckets(n_positions))
 
 
 def static_block(p: BlockPlan, x: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, pos: torch.Tensor,

@@ -25,6 +25,11 @@ from . import constants as C
 from .config import FineGPTConfig, GPTConfig
 
 
+def whole_buckets(n_positions: int) -> int:
+    """n_positions rounded up to a multiple of GRAPH_BUCKET (the lengths graphed decoding attends over)."""
+    return -(-n_positions // C.GRAPH_BUCKET) * C.GRAPH_BUCKET
+
+
 class KVCache:
     """Keys and values of every layer for up to `max_len` positions, allocated once per generation window.
 
@@ -36,7 +41,7 @@ class KVCache:
     def __init__(self, config: GPTConfig, batch: int, max_len: int, device: torch.device | str):
         # Room rounded up to whole graph buckets (see `graphs`): a graphed step's attention then always spans a
         # multiple of GRAPH_BUCKET positions, which the GPU's fused attention kernels want for their masks.
-        max_len = -(-max_len // C.GRAPH_BUCKET) * C.GRAPH_BUCKET
+        max_len = whole_buckets(max_len)
         self.shape = (config.n_layer, batch, config.n_head, max_len, config.n_embd // config.n_head)
         self.device = device
         self.k: torch.Tensor | None = None

@@ -84,11 +84,9 @@ class BarkPipeline:
         # Bark's reference runs under bf16 autocast on GPUs that support it; so do we. "bf16" asks for it anywhere
         # (CPUs with AMX or AVX-512-BF16 run bf16 matrix products several times faster than fp32).
         self.weights_format = weights_format(precision, self.device)
-        self.fast = self.weights_format == "int8"
-        self.autocast_dtype = torch.bfloat16 if self.weights_format == "bf16" else None
         # Fast mode on CPUs with bf16 matrix units (AMX, AVX-512-BF16): the fine passes, compute-bound and never
         # decoded token by token, run in bf16 there (several times int8's speed); decoding stays int8.
-        self.fine_format = "bf16" if self.fast and cpu_has_fast_bf16() else self.weights_format
+        self.fine_format = "bf16" if self.weights_format == "int8" and cpu_has_fast_bf16() else self.weights_format
         # With offload, one stage at a time owns the accelerator (streaming nests its preview inside coarse: RLock).
         self._offload_lock = threading.RLock()
         self._fingerprint = fingerprint  # of the (immutable) weights, computed once on demand
@@ -170,9 +168,9 @@ class BarkPipeline:
         """"fp32" (token-exact with the reference on CPU), "int8-dynamic" (fast mode on CPU; "int8-dynamic, bf16 fine"
         on CPUs with bf16 matrix units) or "bf16-autocast" (GPUs with bf16 in exact and fast mode, or
         precision="bf16" on any device)."""
-        if self.fast:
+        if self.weights_format == "int8":
             return "int8-dynamic" + (", bf16 fine" if self.fine_format == "bf16" else "")
-        return "fp32" if self.autocast_dtype is None else "bf16-autocast"
+        return "fp32" if self.weights_format == "fp32" else "bf16-autocast"
 
     def weights_fingerprint(self) -> dict[str, str]:
         """sha256 (first 16 hex digits) of each model's weights, whatever file format they came from."""
