@@ -16,6 +16,7 @@ Not a test: timings are noisy, so read the medians and the ratios measured side 
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import resource
@@ -44,14 +45,33 @@ def write_weights(folder: Path, size: str) -> Path:
     return folder
 
 
+def transformers_folder(folder: Path) -> Path:
+    """The same weights as a `BarkModel.save_pretrained` folder, written once beside the suno files."""
+    hf = folder / "transformers"
+    if not (hf / "config.json").exists():
+        from bark_core.checkpoints import load_suno_checkpoint
+        from bark_core.random_weights import write_transformers_folder
+
+        models = {k: load_suno_checkpoint(folder / f"{k}.pt", k) for k in ("text", "coarse", "fine")}
+        write_transformers_folder(hf, models, folder / "codec")
+    return hf
+
+
+# Loaded once per child process (each row is its own process) and reused by its runs: the timed stages never
+# include loading, and on a GPU the runs after the first are the steady state a server sees.
+@functools.cache
+def bark_pipeline(folder: Path, precision: str, offload: bool, graphs: str):
+    from bark_core import BarkPipeline
+
+    return BarkPipeline.from_pretrained(str(folder), device=DEVICE, precision=precision, offload=offload,
+                                        graphs=graphs)
+
+
 def run_bark_core(folder: Path, seconds: float, seed: int, precision: str = "exact", offload: bool = False,
                   graphs: str = "auto") -> dict:
     import torch
 
-    from bark_core import BarkPipeline
-
-    pipe = BarkPipeline.from_pretrained(str(folder), device=DEVICE, precision=precision, offload=offload,
-                                        graphs=graphs)
+    pipe = bark_pipeline(folder, precision, offload, graphs)
     t = {}
     g = torch.Generator().manual_seed(seed)
     t0 = time.perf_counter()
@@ -116,11 +136,19 @@ def run_reference(folder: Path, seconds: float, seed: int) -> dict:
                 tokens=digest(sem, coarse, fine))
 
 
-def run_transformers(folder: Path, seconds: float, seed: int) -> dict:
-    """transformers' BarkModel on the same weights (written once as a save_pretrained folder), stage by stage as
-    `BarkModel.generate` runs them, with its default (suno) generation settings."""
+@functools.cache
+def bark_model(folder: Path, dtype: str):
     import torch
     from transformers import BarkModel
+
+    return BarkModel.from_pretrained(str(transformers_folder(folder)), dtype=getattr(torch, dtype)).eval().to(DEVICE)
+
+
+def run_transformers(folder: Path, seconds: float, seed: int, dtype: str = "float32") -> dict:
+    """transformers' BarkModel on the same weights (written once as a save_pretrained folder), stage by stage as
+    `BarkModel.generate` runs them, with its default (suno) generation settings; dtype "float16" is how its docs
+    load Bark on a GPU."""
+    import torch
     from transformers.models.bark.generation_configuration_bark import (
         BarkCoarseGenerationConfig,
         BarkFineGenerationConfig,
@@ -131,14 +159,7 @@ def run_transformers(folder: Path, seconds: float, seed: int) -> dict:
     from bark_core.hub import HubOptions
     from bark_core.loading import load_tokenizer
 
-    hf = folder / "transformers"
-    if not (hf / "config.json").exists():
-        from bark_core.checkpoints import load_suno_checkpoint
-        from bark_core.random_weights import write_transformers_folder
-
-        models = {k: load_suno_checkpoint(folder / f"{k}.pt", k) for k in ("text", "coarse", "fine")}
-        write_transformers_folder(hf, models, folder / "codec")
-    model = BarkModel.from_pretrained(str(hf)).eval().to(DEVICE)
+    model = bark_model(folder, dtype)
     sem_cfg, coarse_cfg, fine_cfg = (BarkSemanticGenerationConfig(), BarkCoarseGenerationConfig(),
                                      BarkFineGenerationConfig())  # the defaults are suno's settings
     tok = load_tokenizer(folder / "tokenizer", HubOptions())
@@ -171,9 +192,7 @@ def run_transformers(folder: Path, seconds: float, seed: int) -> dict:
 
 def run_takes(folder: Path, seconds: float, seed: int, precision: str, n_takes: int) -> dict:
     """`n_takes` variations of the utterance in one batched pass (times are the whole batch's)."""
-    from bark_core import BarkPipeline
-
-    pipe = BarkPipeline.from_pretrained(str(folder), device=DEVICE, precision=precision)
+    pipe = bark_pipeline(folder, precision, False, "auto")
     takes = pipe.generate_takes(TEXT, n_takes=n_takes, seed=seed, min_eos_p=None, max_duration_s=seconds)
     t = {s: takes[0].timings[s] for s in STAGES}
     return dict(times=t, n_semantic=len(takes[0].semantic_tokens), n_frames=int(takes[0].coarse_tokens.shape[1]),
@@ -183,9 +202,7 @@ def run_takes(folder: Path, seconds: float, seed: int, precision: str, n_takes: 
 
 def run_stream(folder: Path, seconds: float, seed: int, precision: str) -> dict:
     """pipe.stream: the same take as generate, with a preview played while it is made; reports first audio."""
-    from bark_core import BarkPipeline
-
-    pipe = BarkPipeline.from_pretrained(str(folder), device=DEVICE, precision=precision)
+    pipe = bark_pipeline(folder, precision, False, "auto")
     chunks = list(pipe.stream(TEXT, voice=VOICE, seed=seed, min_eos_p=None, max_duration_s=seconds))
     r = chunks[-1].result
     t = {s: r.timings[s] for s in STAGES}
@@ -197,6 +214,7 @@ def run_stream(folder: Path, seconds: float, seed: int, precision: str) -> dict:
 
 
 IMPLS = {"bark_core": run_bark_core, "reference": run_reference, "transformers": run_transformers,
+         "transformers_fp16": lambda folder, seconds, seed: run_transformers(folder, seconds, seed, "float16"),
          "bark_core_4_takes": lambda folder, seconds, seed: run_takes(folder, seconds, seed, "exact", 4),
          "bark_core_fast_1_take": lambda folder, seconds, seed: run_takes(folder, seconds, seed, "fast", 1),
          "bark_core_fast_4_takes": lambda folder, seconds, seed: run_takes(folder, seconds, seed, "fast", 4),
@@ -270,10 +288,15 @@ def main() -> None:
             if proc.returncode != 0:  # report it and go on: the other rows still compare
                 print(f"{impl} failed (exit {proc.returncode}):\n" + "\n".join(proc.stderr.splitlines()[-15:]))
                 continue
-            rows.append(summarize(impl, json.loads(proc.stdout.strip().splitlines()[-1])))
+            out = json.loads(proc.stdout.strip().splitlines()[-1])
+            rows.append(summarize(impl, out))
             # A line per row as it finishes: a run cut short (a time limit) still shows what it measured.
-            print(f"{impl}, {seconds:g} s: total {rows[-1]['total']:.2f} s, RTF {rows[-1]['rtf']:.3f}"
+            runs = ", ".join(f"{sum(r['times'].values()):.2f}" for r in out["results"])
+            print(f"{impl}, {seconds:g} s: total {rows[-1]['total']:.2f} s, RTF {rows[-1]['rtf']:.3f} (runs: {runs})"
                   + (f", GPU {rows[-1]['gpu']:.0f} MiB" if rows[-1]["gpu"] else ""), flush=True)
+            warned = [line for line in proc.stderr.splitlines() if "Warning" in line]
+            if warned:  # e.g. a failed CUDA graph capture: the row then measured eager decoding
+                print(f"{impl} warned:\n" + "\n".join(dict.fromkeys(warned)), flush=True)
         print(f"\n{args.size}, {seconds:g} s utterance, median of {args.runs} runs, {args.threads} threads")
         print("| impl | " + " | ".join(f"{s} s (tok/s, share)" for s in STAGES) + " | total s | RTF | peak RSS |")
         print("|---|" + "---|" * (len(STAGES) + 3))
@@ -299,7 +322,8 @@ def report_ratios(rows: list[dict]) -> None:
             what = "take 0's tokens" if "takes" in r["name"] else "tokens"
             print(f"{r['name']} speed-up over the reference (same run): end to end "
                   f"{ref['total'] / r['total']:.2f}x; {ratios}; {what} {same} to the reference's")
-    for base, label in (("transformers", "transformers' BarkModel"), ("bark_core_no_graphs", "no graphs")):
+    for base, label in (("transformers", "transformers' BarkModel"), ("transformers_fp16", "BarkModel in fp16"),
+                        ("bark_core_no_graphs", "no graphs")):
         if base in by_name:
             ups = ", ".join(f"{r['name']} {by_name[base]['total'] / r['total']:.2f}x" for r in rows
                             if r["name"].startswith("bark_core") and r["name"] != base)

@@ -1,0 +1,116 @@
+"""Where bark_core's time goes on a GPU: per stage, CUDA graph captures, and the device's own time per step.
+
+    python -m benchmarks.gpu_profile --weights /tmp/bark-large --seconds 5     # on a CUDA machine
+
+One pipeline, a warm-up generation, then one timed generation with the graph captures timed on their own (the
+decoder captures one graph per cache bucket for each stage call), the wall time per decoding step compared with
+the GPU's time for a replay of that step, and torch.profiler's table of the most expensive kernels and host ops.
+Not a test: read it to decide what to speed up next.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+TEXT = "Hello! This is a benchmark of Bark, the text to audio model, reading one sentence."
+
+
+def sync() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def generate(pipe, seconds: float, seed: int) -> dict:
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    t, n, x = {}, {}, None
+    for stage, run in (("semantic", lambda x: pipe.text_to_semantic(TEXT, generator=g, min_eos_p=None,
+                                                                   max_duration_s=seconds)),
+                       ("coarse", lambda x: pipe.semantic_to_coarse(x, generator=g)),
+                       ("fine", lambda x: pipe.coarse_to_fine(x, generator=g)),
+                       ("decode", pipe.decode)):
+        sync()
+        t0 = time.perf_counter()
+        x = run(x)
+        sync()
+        t[stage], n[stage] = time.perf_counter() - t0, x.shape[-1]
+    return dict(times=t, sizes=n)
+
+
+def replay_ms(graph, repeats: int = 200) -> float:
+    """GPU time of one replay (launched back to back, so the host is not what is measured)."""
+    import torch
+
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(repeats):
+        graph.replay()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) / repeats
+
+
+def main() -> None:
+    import torch
+
+    from bark_core import BarkPipeline
+    from bark_core.graphs import Decoder
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--weights", required=True)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--precision", default="exact")
+    ap.add_argument("--device", default="cuda", help="cuda (cpu only to try the script: no graphs there)")
+    args = ap.parse_args()
+    pipe = BarkPipeline.from_pretrained(args.weights, device=args.device, precision=args.precision)
+    print(f"precision {pipe.precision}, weights {pipe.weights_format}", flush=True)
+    generate(pipe, args.seconds, seed=0)  # warm-up: cuBLAS, allocator
+
+    captures, decoders = [], []
+    capture = Decoder._capture
+
+    def timed_capture(self, n):
+        sync()
+        t0 = time.perf_counter()
+        out = capture(self, n)
+        sync()
+        captures.append(time.perf_counter() - t0)
+        decoders.append((self.model.config.n_layer, n, out[0]))
+        return out
+
+    Decoder._capture = timed_capture
+    r = generate(pipe, args.seconds, seed=1)
+    Decoder._capture = capture
+    total = sum(r["times"].values())
+    print(f"one generation: {total:.3f} s for {r['sizes']['decode'] / 24_000:.2f} s of audio; "
+          + ", ".join(f"{k} {v:.3f} s" for k, v in r["times"].items()), flush=True)
+    steps = r["sizes"]["semantic"] + 2 * r["sizes"]["coarse"]  # decoded tokens: semantic, coarse (2 per frame)
+    print(f"graph captures: {len(captures)}, {sum(captures):.3f} s in all "
+          f"({sum(captures) / total:.0%} of the generation)", flush=True)
+    if decoders:
+        _, n, graph = decoders[-1]
+        print(f"GPU time of one replayed step (cache bucket {n}): {replay_ms(graph):.3f} ms; "
+              f"wall per decoded token (semantic + coarse, captures excluded): "
+              f"{(r['times']['semantic'] + r['times']['coarse'] - sum(captures)) / steps * 1e3:.3f} ms", flush=True)
+
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = torch.cuda.is_available()
+    with profile(activities=[ProfilerActivity.CPU] + [ProfilerActivity.CUDA] * cuda) as prof:
+        generate(pipe, args.seconds, seed=2)
+    table = prof.key_averages()
+    if cuda:
+        print(table.table(sort_by="cuda_time_total", row_limit=20, max_name_column_width=60), flush=True)
+    print(table.table(sort_by="self_cpu_time_total", row_limit=20, max_name_column_width=60), flush=True)
+
+
+if __name__ == "__main__":
+    main()
