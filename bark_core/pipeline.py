@@ -42,7 +42,7 @@ from .loading import (
 from .longform import LongFormSettings
 from .presets import PresetStore
 from .result import BarkResult
-from .sampling import StageStreams, stage_streams
+from .sampling import StageStreams, check_generator, stage_streams
 from .stages import (
     Progress,
     generate_semantic,
@@ -200,7 +200,7 @@ class BarkPipeline:
 
     def _generator(self, generator: GeneratorLike) -> torch.Generator:
         if isinstance(generator, torch.Generator):
-            return generator
+            return check_generator(generator, self.device)
         return self.make_generator(secrets.randbelow(2**32) if generator is None else generator)
 
     def resolve_voice(self, voice: VoiceLike) -> Voice | None:

@@ -72,6 +72,16 @@ class StageStreams:
         return self.semantic is not self.coarse
 
 
+def check_generator(generator: torch.Generator, device: torch.device) -> torch.Generator:
+    """The generator, if it can draw on `device`: torch samples on the device the logits are on, with a generator of
+    that device type (a CPU generator on a CUDA pipeline would fail deep inside the first sampling step)."""
+    if generator.device.type != device.type:
+        raise ValueError(f"the generator is on {generator.device.type} but this pipeline samples on {device.type}: "
+                         f"pass a seed (an int), or a generator from pipe.make_generator(seed) or "
+                         f"torch.Generator(device={str(device)!r})")
+    return generator
+
+
 def stage_streams(seed: int, device: torch.device, split: bool) -> StageStreams:
     """The streams of the take seeded by `seed` (0..config.MAX_SEED): `split` gives each stage its own, seeded by a
     hash of (seed, stage) so that no stage shares a stream with another take's (take i uses seed + i)."""

@@ -30,7 +30,7 @@ def sync() -> None:
 def generate(pipe, seconds: float, seed: int) -> dict:
     import torch
 
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator(device=pipe.device).manual_seed(seed)
     t, n, x = {}, {}, None
     for stage, run in (("semantic", lambda x: pipe.text_to_semantic(TEXT, generator=g, min_eos_p=None,
                                                                    max_duration_s=seconds)),

@@ -73,7 +73,7 @@ def run_bark_core(folder: Path, seconds: float, seed: int, precision: str = "exa
 
     pipe = bark_pipeline(folder, precision, offload, graphs)
     t = {}
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator(device=DEVICE).manual_seed(seed)
     t0 = time.perf_counter()
     sem = pipe.text_to_semantic(TEXT, generator=g, min_eos_p=None, max_duration_s=seconds)
     t["semantic"] = time.perf_counter() - t0

@@ -91,6 +91,22 @@ def test_stage_inputs_are_checked(pipe):
         pipe.semantic_to_coarse(np.array([5, 6]), max_coarse_history=700)
 
 
+def test_a_generator_of_another_device_is_refused_before_any_work(pipe):
+    from bark_core.sampling import check_generator
+
+    cpu = torch.Generator().manual_seed(0)
+    assert pipe.coarse_to_fine(np.zeros((2, 3), dtype=np.int64), generator=cpu).shape == (8, 3)
+    # What a CUDA pipeline meets (a CPU generator): the rule, checked without a GPU.
+    with pytest.raises(ValueError, match=r"generator is on cpu but this pipeline samples on cuda.*make_generator"):
+        check_generator(cpu, torch.device("cuda"))
+    pipe.device = torch.device("cuda")  # the pipeline's own check, before it touches a model
+    try:
+        with pytest.raises(ValueError, match="generator is on cpu"):
+            pipe.text_to_semantic("hello", generator=cpu)
+    finally:
+        pipe.device = torch.device("cpu")
+
+
 def test_greedy_fine_is_deterministic(pipe):
     coarse = np.random.default_rng(0).integers(0, 1024, (2, 50))
     a = pipe.coarse_to_fine(coarse, temp=None, generator=1)
