@@ -132,7 +132,7 @@ def coarse_windows(
     first ~4.4 s of a take with no voice) continues from the cache instead of prefilling again. It computes the
     same function as the reference's re-prefill (the model is causal and every position keeps its place), so it
     differs only in rounding; exact mode keeps the reference's re-prefills, whose kernels its bitwise identity needs.
-    graphs: how the decoding steps run ("off", "static", "cuda": see `graphs.Decoder`).
+    graphs: how the decoding steps run ("off", "static", "cuda", "compile": see `graphs.Decoder`).
     """
     feed = semantics if isinstance(semantics, SemanticFeed) else SemanticFeed.complete(semantics)
     device = model.transformer.wpe.weight.device

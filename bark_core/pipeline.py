@@ -115,7 +115,8 @@ class BarkPipeline:
         the reference does), "fast" (int8 dynamic weights on CPU; on GPUs the same as "exact") or "bf16" (bf16
         autocast on any device: for CPUs with AMX / AVX-512-BF16; slower than fp32 on CPUs without them).
         graphs: how decoding steps run (`graphs.Decoder`): "auto" (CUDA graphs on a CUDA device, else eager),
-        "cuda", "off" (eager), or "static" (the graphs' static-shape step without capture, any device).
+        "cuda", "off" (eager), "static" (the graphs' static-shape step without capture, any device) or "compile"
+        (that step compiled by torch.compile, captured on CUDA; compiles on the first generation: slow, opt-in).
         """
         hub = HubOptions(cache_dir, local_files_only, revision, token)
         source = resolve_model(str(model), tokenizer and str(tokenizer), codec and str(codec), hub)

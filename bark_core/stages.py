@@ -80,7 +80,7 @@ def semantic_steps(
     far (lists that the next steps extend) and whether each take is done. The last yield has every take done.
 
     The takes share the prompt, so it is prefilled once. rowwise: see `model.by_row` (exact mode keeps it on).
-    graphs: how the decoding steps run ("off", "static", "cuda": see `graphs.Decoder`).
+    graphs: how the decoding steps run ("off", "static", "cuda", "compile": see `graphs.Decoder`).
     """
     device = model.transformer.wpe.weight.device
     idx = torch.from_numpy(semantic_input(text_ids, history))[None].to(device)

@@ -68,11 +68,17 @@ def main() -> None:
     ap.add_argument("--weights", required=True)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--precision", default="exact")
+    ap.add_argument("--graphs", default="auto", help="the pipeline's graphs mode (auto, compile, off, ...)")
+    ap.add_argument("--profile-seconds", type=float, default=1.0, help="length of the profiled generation "
+                    "(short: the profiler's bookkeeping for a long one takes minutes)")
     ap.add_argument("--device", default="cuda", help="cuda (cpu only to try the script: no graphs there)")
     args = ap.parse_args()
-    pipe = BarkPipeline.from_pretrained(args.weights, device=args.device, precision=args.precision)
-    print(f"precision {pipe.precision}, weights {pipe.weights_format}", flush=True)
-    generate(pipe, args.seconds, seed=0)  # warm-up: cuBLAS, allocator
+    pipe = BarkPipeline.from_pretrained(args.weights, device=args.device, precision=args.precision,
+                                        graphs=args.graphs)
+    print(f"precision {pipe.precision}, weights {pipe.weights_format}, graphs {pipe.graphs}", flush=True)
+    t0 = time.perf_counter()
+    generate(pipe, args.seconds, seed=0)  # warm-up: cuBLAS, allocator, compilation
+    print(f"first generation (warm-up): {time.perf_counter() - t0:.1f} s", flush=True)
 
     captures, decoders = [], []
     capture = Decoder._capture
@@ -105,10 +111,10 @@ def main() -> None:
 
     cuda = torch.cuda.is_available()
     with profile(activities=[ProfilerActivity.CPU] + [ProfilerActivity.CUDA] * cuda) as prof:
-        generate(pipe, args.seconds, seed=2)
+        generate(pipe, args.profile_seconds, seed=2)
     table = prof.key_averages()
     if cuda:
-        print(table.table(sort_by="cuda_time_total", row_limit=20, max_name_column_width=60), flush=True)
+        print(table.table(sort_by="self_cuda_time_total", row_limit=25, max_name_column_width=60), flush=True)
     print(table.table(sort_by="self_cpu_time_total", row_limit=20, max_name_column_width=60), flush=True)
 
 

@@ -226,7 +226,12 @@ IMPLS = {"bark_core": run_bark_core, "reference": run_reference, "transformers":
          # bf16 autocast everywhere: for CPUs with AMX / AVX-512-BF16 (and what GPUs run)
          "bark_core_bf16": lambda folder, seconds, seed: run_bark_core(folder, seconds, seed, "bf16"),
          # Decoding steps launched one kernel at a time (on CUDA, "auto" replays them as CUDA graphs).
-         "bark_core_no_graphs": lambda folder, seconds, seed: run_bark_core(folder, seconds, seed, graphs="off")}
+         "bark_core_no_graphs": lambda folder, seconds, seed: run_bark_core(folder, seconds, seed, graphs="off"),
+         # The static decoding step compiled by torch.compile (captured as CUDA graphs on CUDA); the first run
+         # compiles (see the row's per-run totals), the median is the steady state.
+         "bark_core_compile": lambda folder, seconds, seed: run_bark_core(folder, seconds, seed, graphs="compile"),
+         "bark_core_fast_compile": lambda folder, seconds, seed: run_bark_core(folder, seconds, seed, "fast",
+                                                                               graphs="compile")}
 
 
 def child(impl: str, folder: Path, seconds: float, runs: int, threads: int, device: str, voice: str | None) -> None:

@@ -9,6 +9,7 @@ GPU is present (skipped otherwise).
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import numpy as np
 import pytest
@@ -30,6 +31,7 @@ def test_graph_modes_resolve_per_device(pipe):
         resolve_graphs("cuda", torch.device("cpu"))
     with pytest.raises(ValueError, match="graphs must be one of"):
         resolve_graphs("fast", torch.device("cpu"))
+    assert resolve_graphs("compile", torch.device("cpu")) == "compile"
     models = dict(text=pipe.text_model, coarse=pipe.coarse_model, fine=pipe.fine_model)
     with pytest.raises(ValueError, match="needs a CUDA device"):
         BarkPipeline(models, pipe.tokenizer, pipe.codec, device="cpu", graphs="cuda")
@@ -75,6 +77,42 @@ def test_static_step_gives_the_eager_logits(tiny_models, weights):
     assert torch.equal(eager.argmax(-1), static.argmax(-1))
 
 
+@pytest.mark.parametrize("weights", ["fp32", "bf16"])
+def test_compiled_step_gives_the_eager_logits_with_one_compilation(tiny_models, weights):
+    """torch.compile (inductor, C++ on CPU) of the static step: the eager logits, and one compilation for every
+    cache bucket and for later generations (the cache length is dynamic; plans are built inside the trace)."""
+    from torch._dynamo.utils import counters
+
+    model = tiny_models["coarse"].eval()
+    autocast = None
+    if weights == "bf16":
+        model, autocast = cast_linears(model, torch.bfloat16), torch.bfloat16
+    eager = _teacher_forced(model, "off", n_steps=150, prompt=100, autocast=autocast)
+    before = counters["stats"]["unique_graphs"]
+    with warnings.catch_warnings():  # a failed compilation warns and falls back: not here
+        warnings.filterwarnings("error", message="torch.compile of the decoding step failed")
+        compiled = _teacher_forced(model, "compile", n_steps=150, prompt=100, autocast=autocast)
+        again = _teacher_forced(model, "compile", n_steps=150, prompt=100, autocast=autocast)
+    assert counters["stats"]["unique_graphs"] - before == 1  # two generations
+    tol = 0.07 if weights == "bf16" else 1e-5
+    assert (eager - compiled).abs().max() <= tol and torch.equal(compiled, again)
+    # bf16: a near tie among 90 logits can flip under one rounding step (1 of these 300 rows does)
+    assert (eager.argmax(-1) == compiled.argmax(-1)).float().mean() >= (0.99 if weights == "bf16" else 1)
+
+
+def test_a_step_that_cannot_compile_warns_and_runs_uncompiled(tiny_models, monkeypatch):
+    def broken():
+        def step(*args):
+            raise RuntimeError("no C++ compiler")
+        return step
+
+    monkeypatch.setattr(graphs, "compiled_step", broken)
+    model = tiny_models["coarse"].eval()
+    with pytest.warns(UserWarning, match="torch.compile of the decoding step failed.*uncompiled step"):
+        compiled = _teacher_forced(model, "compile")
+    assert (_teacher_forced(model, "static") - compiled).abs().max() == 0
+
+
 def test_static_step_follows_rows_leaving_the_batch(tiny_models):
     model = tiny_models["coarse"].eval()
     eager = _teacher_forced(model, "off", drop_at=17)
@@ -107,6 +145,17 @@ def test_static_graphs_give_the_same_takes(pipe, fast_pipe, static_pipes, precis
             assert np.array_equal(x.semantic_tokens, y.semantic_tokens)
             assert np.array_equal(x.coarse_tokens, y.coarse_tokens)
             assert np.array_equal(x.fine_tokens, y.fine_tokens)
+
+
+def test_compiled_graphs_give_the_same_takes_as_eager_decoding(pipe, model_dir):
+    """Exact precision with graphs="compile" on CPU: the compiled fp32 step's logits differ from the eager ones by
+    ~1e-6 (another summation order), which leaves these takes' tokens unchanged."""
+    compiled = BarkPipeline.from_pretrained(str(model_dir), device="cpu", graphs="compile")
+    a = pipe.generate_takes(TEXT, n_takes=2, seed=3, max_duration_s=2)
+    b = compiled.generate_takes(TEXT, n_takes=2, seed=3, max_duration_s=2)
+    for x, y in zip(a, b, strict=True):
+        assert np.array_equal(x.semantic_tokens, y.semantic_tokens)
+        assert np.array_equal(x.coarse_tokens, y.coarse_tokens)
 
 
 def test_static_graphs_stream_the_same_take(fast_pipe, static_pipes):
@@ -173,21 +222,22 @@ def test_failed_capture_falls_back_to_eager_decoding(tiny_models, monkeypatch):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_graphs_match_eager_decoding_on_a_gpu(tiny_models):
+@pytest.mark.parametrize("graphed", ["cuda", "compile"])
+def test_cuda_graphs_match_eager_decoding_on_a_gpu(tiny_models, graphed):
     model = cast_linears(tiny_models["coarse"], torch.bfloat16).cuda().eval()
     x = torch.randint(0, 1000, (2, 300), device="cuda")
     steps = torch.randint(0, 1000, (2, 300), device="cuda")
     out = {}
     with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16):
-        for mode in ("off", "cuda"):
+        for mode in ("off", graphed):
             cache = KVCache(model.config, 2, 600, "cuda")
             model(x, cache=cache)
             decode = Decoder(model, cache, mode, slice(0, model.config.output_vocab_size))
             out[mode] = torch.stack([decode(steps[:, i : i + 1], 300 + i, slice(0, 200)).float()
                                      for i in range(300)])
     assert cache.shape[3] == 640 and graphs.bucket(600, 640) == 640
-    assert (out["off"] - out["cuda"]).abs().max() <= 0.25  # a few bf16 rounding steps at logits ~10
-    assert (out["off"].argmax(-1) == out["cuda"].argmax(-1)).float().mean() > 0.95
+    assert (out["off"] - out[graphed]).abs().max() <= 0.25  # a few bf16 rounding steps at logits ~10
+    assert (out["off"].argmax(-1) == out[graphed].argmax(-1)).float().mean() > 0.95
 
 
 def test_bf16_weights_give_autocasts_products(tiny_models):
