@@ -22,6 +22,7 @@ from bark_core import BarkPipeline, GenerationCancelled, Voice
 from bark_core import constants as C
 from bark_core.bundle import read_bundle, reproduce, write_bundle
 from bark_core.evaluation import AXES, MAX_CELLS, Cell, build_cells, check_audio_budget, parse_values, ratings_to_csv
+from bark_core.graphs import GRAPH_MODES
 from bark_core.language import LanguageDetector, language_advice
 from bark_core.longform import LongFormSettings, plan_chunks, split_text
 from bark_core.plots import mini_strip, token_figure
@@ -661,10 +662,12 @@ if __name__ == "__main__":
     parser.add_argument("--offload", action="store_true", help="keep models on the CPU between stages")
     parser.add_argument("--hubert", default=None, help="HuBERT for voices from recordings (Hub id or folder)")
     parser.add_argument("--quantizer", default=None, help="HuBERT quantizer: a .pth file or owner/repo/file.pth")
+    parser.add_argument("--graphs", default="auto", choices=GRAPH_MODES, help="how decoding steps run: auto (CUDA "
+                        "graphs on a GPU), compile (also torch.compile: first generation slow), off, cuda, static")
     parser.add_argument("--queue-size", type=int, default=16)
     args = parser.parse_args()
     demo = build_demo(Pipelines(args.model or default_models(), args.device, args.offload, args.voices, args.hubert,
-                                args.quantizer))
+                                args.quantizer, args.graphs))
     demo.queue(max_size=args.queue_size, default_concurrency_limit=1)
     # Uploads are capped by the server before anything reads them (recordings, voices, text, bundles).
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size="50mb")

@@ -18,9 +18,9 @@ class Pipelines:
     """One shared pipeline per model name, loaded lazily on first use (never at start-up) and shared by all users."""
 
     def __init__(self, models: list[str], device: str = "auto", offload: bool = False, voices: str | None = None,
-                 hubert: str | None = None, quantizer: str | None = None):
+                 hubert: str | None = None, quantizer: str | None = None, graphs: str = "auto"):
         self.models, self.device, self.offload, self.voices = models, device, offload, voices
-        self.hubert, self.quantizer = hubert, quantizer
+        self.hubert, self.quantizer, self.graphs = hubert, quantizer, graphs
         self._loaded: dict[str, BarkPipeline] = {}
         self._variants: dict[tuple[str, str], BarkPipeline] = {}
         self._cloners: dict[str, VoiceCloner] = {}
@@ -34,7 +34,7 @@ class Pipelines:
         with self._lock:
             if name not in self._loaded:
                 self._loaded[name] = BarkPipeline.from_pretrained(name, device=self.device, offload=self.offload,
-                                                                  voices=self.voices)
+                                                                  voices=self.voices, graphs=self.graphs)
             if precision == "exact":
                 return self._loaded[name]
             if (name, precision) not in self._variants:

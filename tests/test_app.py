@@ -212,8 +212,8 @@ def test_command_line_starts_without_loading_models(model_dir, tmp_path):
     (broken / "text.pt").write_bytes(b"not a checkpoint")
     port = free_port()
     proc = subprocess.Popen([sys.executable, "app.py", "--model", str(broken), "--port", str(port), "--host",
-                             "127.0.0.1", "--device", "cpu", "--offload"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                             "127.0.0.1", "--device", "cpu", "--offload", "--graphs", "static"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         for _ in range(120):
             try:

@@ -37,6 +37,13 @@ def test_graph_modes_resolve_per_device(pipe):
         BarkPipeline(models, pipe.tokenizer, pipe.codec, device="cpu", graphs="cuda")
 
 
+def test_the_app_registry_loads_pipelines_with_its_graphs_mode(model_dir):
+    from bark_core.registry import Pipelines
+
+    pipes = Pipelines([str(model_dir)], device="cpu", graphs="static")
+    assert pipes.get(str(model_dir)).graphs == "static" and pipes.get(str(model_dir), "fast").graphs == "static"
+
+
 def test_buckets_round_up_and_stop_at_the_cache_length():
     assert [bucket(n, 947) for n in (1, 128, 129, 900, 947)] == [128, 128, 256, 947, 947]
     assert bucket(300, 1024) % C.GRAPH_BUCKET == 0
