@@ -93,7 +93,8 @@ def compiled_step():
 
 class Decoder:
     """Logits for one new token per row through a KV cache the prefill filled: `model(tokens, cache=cache,
-    start=pos, vocab=vocab)`, eagerly ("off") or through static-shape steps ("static", "cuda": see the module).
+    start=pos, vocab=vocab)`, eagerly ("off") or through static-shape steps ("static", "cuda", "compile": see the
+    module).
 
     span: the output entries the static step computes (every `vocab` asked for must lie inside it: the coarse
     stage alternates between two codebooks' slices, so its span holds both). rowwise: see `model.by_row`
