@@ -332,7 +332,8 @@ def report_ratios(rows: list[dict]) -> None:
         if base in by_name:
             ups = ", ".join(f"{r['name']} {by_name[base]['total'] / r['total']:.2f}x" for r in rows
                             if r["name"].startswith("bark_core") and r["name"] != base)
-            print(f"speed-up over {label} (same run), end to end: {ups}")
+            if ups:
+                print(f"speed-up over {label} (same run), end to end: {ups}")
     for r in rows:
         if r["first_audio"] is not None:
             voice = f", voice {r['voice']}" if r["voice"] else ", no voice"

@@ -42,6 +42,30 @@ def test_speed_harness_streams_with_a_voice(tmp_path, tiny_models):
     assert line.endswith(", voice en_speaker_6"), line  # the streamed take was made with that voice
 
 
+def test_speed_harness_reuses_each_rows_models_and_compares_with_barkmodel_in_fp16(tmp_path, tiny_models):
+    write_suno_files(tmp_path, tiny_models)
+    write_tokenizer(tmp_path / "tokenizer")
+    write_codec(tmp_path / "codec")
+    out = subprocess.run([sys.executable, "-m", "benchmarks.speed", "--weights", str(tmp_path), "--runs", "2",
+                          "--seconds", "0.6", "--impl", "transformers_fp16", "bark_core_no_graphs"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [x for x in out.stdout.splitlines() if ", 0.6 s: total" in x]
+    assert len(rows) == 2 and all(x.count("(runs: ") == 1 and x.count(", ") >= 2 for x in rows), rows
+    assert "speed-up over BarkModel in fp16 (same run), end to end: bark_core_no_graphs" in out.stdout
+
+
+def test_gpu_profile_runs_on_cpu(tmp_path, tiny_models):
+    write_suno_files(tmp_path, tiny_models)
+    write_tokenizer(tmp_path / "tokenizer")
+    write_codec(tmp_path / "codec")
+    out = subprocess.run([sys.executable, "-m", "benchmarks.gpu_profile", "--weights", str(tmp_path), "--device",
+                          "cpu", "--seconds", "0.5", "--profile-seconds", "0.3"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "one generation:" in out.stdout and "graph captures: 0" in out.stdout and "Self CPU" in out.stdout
+
+
 def test_overhead_benchmark_runs():
     out = subprocess.run([sys.executable, "-m", "benchmarks.overhead", "--layers", "2", "--cached", "16", "--steps",
                           "3", "--repeats", "1"], cwd=ROOT, capture_output=True, text=True, timeout=300)
