@@ -24,4 +24,6 @@ __all__ = [
 # 0.4.0: on GPUs, decoding steps replay CUDA graphs (masked attention over a bucket: other rounding, so GPU takes of a
 # seed can differ from 0.3.1's) and bf16 Linear weights are stored once (the same products); fast mode on CPUs with
 # AMX / AVX-512-BF16 runs its fine passes in bf16. CPUs without them: the same takes as 0.3.1.
-__version__ = "0.4.0"
+# 0.4.1: graphs="compile" (opt-in: the graphed step through torch.compile); a torch.Generator on another device than
+# the pipeline's is refused with a clear message. Default takes unchanged.
+__version__ = "0.4.1"
