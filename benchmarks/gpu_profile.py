@@ -109,11 +109,18 @@ def main() -> None:
 
     from torch.profiler import ProfilerActivity, profile
 
+    print(f"wall per token: semantic {r['times']['semantic'] / r['sizes']['semantic'] * 1e3:.3f} ms, coarse "
+          f"{r['times']['coarse'] / (2 * r['sizes']['coarse']) * 1e3:.3f} ms (captures included)", flush=True)
     cuda = torch.cuda.is_available()
     with profile(activities=[ProfilerActivity.CPU] + [ProfilerActivity.CUDA] * cuda) as prof:
-        generate(pipe, args.profile_seconds, seed=2)
+        p = generate(pipe, args.profile_seconds, seed=2)
     table = prof.key_averages()
     if cuda:
+        # Kernels' own time against the wall time: what is left is the GPU waiting for the host (the profiler's
+        # own overhead on the host included, so this reads low).
+        busy = sum(getattr(e, "self_device_time_total", 0) for e in table) / 1e6
+        wall = sum(p["times"].values())
+        print(f"GPU busy {busy:.3f} s of {wall:.3f} s profiled ({busy / wall:.0%})", flush=True)
         print(table.table(sort_by="self_cuda_time_total", row_limit=25, max_name_column_width=60), flush=True)
     print(table.table(sort_by="self_cpu_time_total", row_limit=20, max_name_column_width=60), flush=True)
 
