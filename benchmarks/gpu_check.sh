@@ -34,7 +34,7 @@ step weights; timeout 120 $PY -c "from pathlib import Path; from benchmarks.spee
 transformers_folder; transformers_folder(write_weights(Path('$W'), 'bark'))" 2>&1 | grep -v "it/s" | tee "$OUT/weights.log"
 step speed5; timeout 200 $SPEED --seconds 5 --runs 3 --impl bark_core transformers_fp16 bark_core_compile 2>&1 \
   | tee "$OUT/speed5.log"
-step profile; timeout 60 $PY -m benchmarks.gpu_profile --weights $W --seconds 5 --graphs compile 2>&1 \
+step profile; timeout 70 $PY -m benchmarks.gpu_profile --weights $W --seconds 5 --graphs compile 2>&1 \
   | tee "$OUT/profile.log"
 step speed12; timeout 50 $SPEED --seconds 12 --runs 1 --impl bark_core bark_core_fast_offload bark_core_fast_stream \
   2>&1 | tee "$OUT/speed12.log"
