@@ -55,22 +55,21 @@ def bucket(n_positions: int, max_len: int) -> int:
 def static_block(p: BlockPlan, x: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, pos: torch.Tensor,
                  mask: torch.Tensor) -> torch.Tensor:
     """One block for one new token per row, x (B, 1, C), at position `pos` (a (1,) tensor): writes its key and
-    value into the layer's cache, here its first n positions (B, nh, n, hd) (views into the whole cache), and
-    attends over them, the masked ones (after pos) left out. Every shape is fixed by (B, bucket): what a CUDA graph
-    needs."""
+    value into the layer's cache (B, nh, max_len, hd) and attends over the first mask.shape[-1] positions, the
+    masked ones (after pos) left out. Every shape is fixed by (B, bucket): what a CUDA graph needs."""
     q, k, v = block_qkv(p, x, False)
     k_cache.index_copy_(2, pos, k)
     v_cache.index_copy_(2, pos, v)
-    y = F.scaled_dot_product_attention(q, k_cache, v_cache, attn_mask=mask)
+    n = mask.shape[-1]
+    y = F.scaled_dot_product_attention(q, k_cache[:, :, :n], v_cache[:, :, :n], attn_mask=mask)
     return block_output(p, x, y, False)
 
 
 def static_step(model: GPT, plans: list[BlockPlan], tokens: torch.Tensor, pos: torch.Tensor, positions: torch.Tensor,
                 ks: tuple[torch.Tensor, ...], vs: tuple[torch.Tensor, ...], lo: int, hi: int) -> torch.Tensor:
     """Logits lo..hi (B, hi - lo) for tokens (B, 1) at position `pos` ((1,) tensor), attending over the cache's
-    first n = len(positions) positions (positions: arange(n)); ks, vs: each layer's cache over those positions,
-    (B, nh, n, hd) views. (Sliced by the caller: a slice inside a compiled step makes it specialize on whether n
-    is the whole cache, a second compilation.)"""
+    first n = len(positions) positions (positions: arange(n)); ks, vs: each layer's whole cache (B, nh, max_len, hd).
+    """
     t = model.transformer
     x = t.wte(tokens) + t.wpe.weight.index_select(0, pos)
     mask = (positions <= pos).view(1, 1, 1, positions.shape[0])
@@ -135,8 +134,7 @@ class Decoder:
 
     def _step(self, n: int) -> torch.Tensor:
         """The static-shape step over the first n cache positions, reading only the static buffers."""
-        ks, vs = tuple(k[:, :, :n] for k in self._ks), tuple(v[:, :, :n] for v in self._vs)
-        args = (self._tokens, self._pos, self._positions[:n], ks, vs, self.span.start, self.span.stop)
+        args = (self._tokens, self._pos, self._positions[:n], self._ks, self._vs, self.span.start, self.span.stop)
         if self.compiled:
             try:
                 return compiled_step()(self.model, *args)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-TEXT = "Hello! This is a benchmark of Bark, the text to audio model, reading one sentence."
+from benchmarks.speed import TEXT  # noqa: E402 - the harness's utterance
 
 
 def sync() -> None:
