@@ -129,8 +129,7 @@ class Decoder:
         self._pos = torch.zeros(1, dtype=torch.long, device=device)
         self._positions = torch.arange(self.cache.shape[3], device=device)
         self._plans = self.cache.plans(self.model)
-        layers = [self.cache.layer(i) for i in range(len(self._plans))]
-        self._ks, self._vs = tuple(k for k, _ in layers), tuple(v for _, v in layers)
+        self._ks, self._vs = self.cache.k.unbind(0), self.cache.v.unbind(0)  # per-layer views
 
     def _step(self, n: int) -> torch.Tensor:
         """The static-shape step over the first n cache positions, reading only the static buffers."""
@@ -150,8 +149,8 @@ class Decoder:
             self._reset(tokens)
         self._tokens.copy_(tokens)
         self._pos.fill_(pos)
-        # The compiled step attends over the whole cache: one shape, so one compilation (the last bucket would
-        # otherwise be a whole, contiguous cache, and compiled code specializes on contiguity) and one graph.
+        # The compiled step attends over the whole cache: one shape, so one compilation (with buckets, compiled
+        # code specializes on whether a bucket is the whole cache: a second one) and one graph.
         n = self.cache.shape[3] if self.compiled else bucket(pos + 1, self.cache.shape[3])
         if self.mode == "static":
             return self._step(n)

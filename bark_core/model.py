@@ -60,13 +60,6 @@ class KVCache:
         self.k, self.v = k, v
         self._layers = (k.unbind(0), v.unbind(0))  # per-layer views: no indexing ops per write
 
-    def layer(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Keys and values of one layer over all max_len positions (B, nh, max_len, hd), views into the cache
-        (allocated by the first write)."""
-        if self.k is None:
-            raise ValueError("the KV cache is allocated by the prefill: write to it first")
-        return self._layers[0][layer], self._layers[1][layer]
-
     def write(self, layer: int, start: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store k, v (B, nh, T, hd) at positions start..start+T-1; return keys/values of positions 0..start+T-1."""
         if self.k is None or self.k.dtype != k.dtype:
