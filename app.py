@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
-import secrets
 import shutil
 import tempfile
 import threading
@@ -18,17 +16,18 @@ import gradio as gr
 import soundfile as sf
 import torch
 
-from bark_core import BarkPipeline, GenerationCancelled, Voice
+from bark_core import GenerationCancelled, Voice, evaluation, studio
 from bark_core import constants as C
 from bark_core.bundle import read_bundle, reproduce, write_bundle
-from bark_core.evaluation import AXES, MAX_CELLS, Cell, build_cells, check_audio_budget, parse_values, ratings_to_csv
+from bark_core.evaluation import AXES, MAX_CELLS, Cell
 from bark_core.graphs import GRAPH_MODES
 from bark_core.language import LanguageDetector, language_advice
-from bark_core.longform import LongFormSettings, plan_chunks, split_text
+from bark_core.longform import LongFormSettings
 from bark_core.plots import mini_strip, token_figure
 from bark_core.registry import Pipelines, StopSignals
-from bark_core.text import check_text, estimate_seconds, tokenize
-from bark_core.voices import catalog
+from bark_core.studio import MAX_TAKES, overall_progress
+from bark_core.text import estimate_seconds
+from bark_core.voices import presets_for
 
 try:  # ZeroGPU on Hugging Face Spaces; a no-op everywhere else
     import spaces
@@ -45,10 +44,9 @@ NO_VOICE = "none — let Bark invent a speaker"
 LANGUAGES = json.loads((ROOT / "voices" / "catalog.json").read_text(encoding="utf-8"))["languages"]
 LANG_CHOICES = [("any language", "any")] + [(f"{name} ({code})", code) for code, name in LANGUAGES.items()]
 MAX_HISTORY = 50
-MAX_TAKES = 4  # takes per request in the app (one batch)
 N_OUTPUTS = 13 + MAX_TAKES - 1  # generate's outputs before the live preview
-STAGE_SPAN = {"semantic": (0.0, 0.25), "coarse": (0.25, 0.8), "fine": (0.8, 0.95), "decode": (0.95, 1.0)}
 LONG = LongFormSettings()
+run_request = gpu(studio.run_request)  # on a ZeroGPU Space, a GPU is held only while a request runs
 
 
 def has_ffmpeg() -> bool:
@@ -56,26 +54,9 @@ def has_ffmpeg() -> bool:
     return shutil.which("ffmpeg") is not None
 
 
-def overall_progress(stage: str, done: int, total: int) -> tuple[float, str]:
-    """Engine progress ("coarse", or "chunk 2/5 coarse" for long text) -> (fraction of the whole take, label)."""
-    m = re.fullmatch(r"chunk (\d+)/(\d+) (\w+)", stage)
-    k, n, name = (int(m[1]) - 1, int(m[2]), m[3]) if m else (0, 1, stage)
-    lo, hi = STAGE_SPAN.get(name, (0.0, 1.0))
-    inner = lo + (hi - lo) * done / max(total, 1)
-    return (k + inner) / n, f"{stage} {done}/{total}"
-
-
-def chunk_plan(chunks: list[str], count) -> list[list]:
-    """Rows of the split preview: chunk number, its text, estimated seconds."""
-    return [[i + 1, c.strip(), round(estimate_seconds(count(c.strip())), 1)] for i, c in enumerate(chunks)]
-
-
 def voice_choices(language: str) -> list[str]:
-    """v2 presets first, then v1, announcer and the unlabelled speakers; filtered by language; 'none' last."""
-    voices = [v for v in catalog() if language == "any" or v["language"] == language]
-    order = {"v2": 0, "v1": 1}
-    names = [v["name"] for v in sorted(voices, key=lambda v: (order[v["version"]], v["name"].count("_") < 2))]
-    return names + [NO_VOICE]
+    """The preset picker's choices for a language filter: its presets, then 'none'."""
+    return presets_for(language) + [NO_VOICE]
 
 
 def js_insert(cue: str) -> str:
@@ -129,15 +110,13 @@ class GridTab:
         """Generator: one yield per finished cell, so the grid fills as takes finish."""
         empty = [gr.skip()] * (4 * MAX_CELLS)
         try:
-            values = parse_values(axis, voices, k, temps or "", models)
+            values = evaluation.parse_values(axis, voices, k, temps or "", models)
             voice = custom["voice"] if custom else (None if preset in (None, NO_VOICE) else preset)
-            base = dict(voice=voice, model=model, seed=secrets.randbelow(2**32) if random_seed else int(seed or 0),
-                        text_temp=text_temp, waveform_temp=waveform_temp, fine_temp=fine_temp,
-                        top_k=int(top_k) if top_k else None, top_p=None if top_p is None or top_p >= 1 else top_p,
-                        min_eos_p=min_eos_p, max_duration_s=max_duration or None)
-            cells = build_cells((lines or "").splitlines(), axis, values, base)
-            tok = self.pipelines.tokenizer(model)
-            check_audio_budget(cells, lambda t: estimate_seconds(len(tokenize(tok, t)) if tok else len(t) / 3.5))
+            base = dict(voice=voice, model=model, **studio.sampling_settings(
+                text_temp, waveform_temp, fine_temp, top_k, top_p, min_eos_p, max_duration, seed, random_seed))
+            cells = evaluation.build_cells((lines or "").splitlines(), axis, values, base)
+            count = studio.token_counter(self.pipelines.tokenizer(model))
+            evaluation.check_audio_budget(cells, lambda t: estimate_seconds(count(t)))
         except ValueError as e:
             raise gr.Error(str(e)) from None
         visible = [gr.update(visible=i < len(cells)) for i in range(MAX_CELLS)]
@@ -163,26 +142,19 @@ class GridTab:
         wav = str(result.save_wav(self.out_dir / f"bark-grid-{take_id}.wav"))
         bundle = str(write_bundle(self.out_dir / f"bark-take-{take_id}.zip", pipe, result, voice, "en", LONG))
         label = voice if isinstance(voice, str) or voice is None else voice.name
-        done.append(dict(cell=i + 1, row=cell.row, column=cell.column, axis=axis, value=cell.value, text=cell.text,
-                         voice=label or NO_VOICE, model=pipe.name, seed=result.seed, text_temp=s["text_temp"],
-                         waveform_temp=s["waveform_temp"], fine_temp=s["fine_temp"], top_k=s["top_k"],
-                         top_p=s["top_p"], min_eos_p=s["min_eos_p"], duration_s=round(result.duration_s, 2),
-                         rtf=round(result.rtf, 2)))
+        done.append(evaluation.cell_record(i, cell, axis, label or NO_VOICE, pipe.name, result.seed,
+                                           result.duration_s, result.rtf))
         info = (f"**{axis} {cell.value}** · row {cell.row + 1}<br>{result.duration_s:.1f} s · RTF "
                 f"{result.rtf:.2f} · seed {result.seed}")
         return [wav, info, mini_strip(result.coarse_tokens), bundle]
 
     def ratings(self, done, *marks):
-        if not done:
-            raise gr.Error("Fill the grid first.")
-        rows = []
-        for cell in done:
-            i = cell["cell"] - 1
-            stars, fav, note = marks[3 * i : 3 * i + 3]
-            rows.append({**cell, "rating": int(stars) if stars else None, "favourite": bool(fav),
-                         "note": note or None})
+        try:
+            rows = evaluation.rate(done, list(marks))
+        except ValueError as e:
+            raise gr.Error(str(e)) from None
         path = self.out_dir / f"bark-ratings-{uuid.uuid4().hex[:8]}.csv"
-        path.write_text(ratings_to_csv(rows), encoding="utf-8")
+        path.write_text(evaluation.ratings_to_csv(rows), encoding="utf-8")
         return str(path)
 
     def wire(self, studio_inputs: list) -> None:
@@ -248,34 +220,6 @@ def on_reference(path) -> str:
             "Click **Make a voice from this recording** to use it.")
 
 
-@gpu
-def run_request(pipe: BarkPipeline, text, voice, language, kw, n_takes: int, on_audio, progress,
-                cancel: threading.Event) -> list:
-    """The takes of one request: a batch of takes, a live stream, or long-form text (one take at a time)."""
-    shown = [0.0]
-
-    def report(stage: str, done: int, total: int) -> None:
-        if cancel.is_set():  # Stop was pressed: end this generation at the next step, freeing its memory
-            raise GenerationCancelled("stopped by the user")
-        fraction, label = overall_progress(stage, done, total)
-        if on_audio is not None and n_takes == 1:  # a fast-mode stream interleaves semantic and coarse steps:
-            fraction = shown[0] = max(shown[0], fraction)  # the bar only moves forward
-        progress(fraction, desc=label)
-
-    chunks = plan_chunks(pipe, text, language, LONG)
-    if len(chunks) == 1 and n_takes > 1:
-        return pipe.generate_takes(chunks[0], n_takes=n_takes, voice=voice, progress=report, **kw)
-    if len(chunks) == 1 and on_audio is not None:
-        for chunk in pipe.stream(chunks[0], voice=voice, progress=report, **kw):
-            if chunk.result is None:
-                on_audio(chunk.audio)
-        return [chunk.result]
-    # One entry point for every length: text that fits one window is exactly `generate`.
-    seed = kw.pop("seed")
-    return [pipe.generate_long(text, voice=voice, language=language, settings=LONG, progress=report,
-                               seed=None if seed is None else seed + i, **kw) for i in range(n_takes)]
-
-
 def history_rows(history) -> list[list]:
     """The session history table: one row per take."""
     return [[h["n"], h["settings"]["text"][:60], h["settings"]["voice"], h["settings"]["language"],
@@ -318,19 +262,7 @@ class Studio:
 
     def count(self, text: str, model: str, language: str):
         """Live token count and the split preview (exact with the model's tokenizer, else estimated)."""
-        tok = self.pipelines.tokenizer(model)
-        counter = (lambda t: len(tokenize(tok, t)) if t else 0) if tok is not None else (
-            lambda t: round(len(t) / 3.5))
-        try:
-            norm = check_text(text)
-        except ValueError:
-            return "0 BERT tokens · 0 s", []
-        chunks = split_text(norm, counter, language if language != "any" else "en", LONG)
-        n = counter(norm)
-        approx = "" if tok is not None else "≈"
-        seconds = sum(estimate_seconds(counter(c.strip())) for c in chunks)
-        parts = f" · {len(chunks)} chunks of ≤ {LONG.max_chunk_seconds:.0f} s" if len(chunks) > 1 else ""
-        return f"{approx}{n} BERT tokens · ≈{seconds:.1f} s of speech{parts}", chunk_plan(chunks, counter)
+        return studio.text_summary(text, self.pipelines.tokenizer(model), language, LONG)
 
     def make_voice(self, path, model, current):
         """A voice from a reference recording (HuBERT + quantizer): it becomes the custom voice, downloadable."""
@@ -360,39 +292,22 @@ class Studio:
 
     def keep_take(self, pipe, result, history: list, voice, custom, preset, language, split_language) -> dict:
         """Save a take's downloads and describe it for the history (a failed save keeps the take playable)."""
-        take_id = uuid.uuid4().hex[:8]
-        try:
-            take_voice = result.to_voice(name=f"take-{take_id}")
-        except ValueError:  # a take of a few tokens is too short to be a voice prompt; the audio is still kept
-            take_voice = None
-        wav = voice_path = tokens = bundle = None
-        try:
-            wav = str(result.save_wav(self.out_dir / f"bark-{take_id}.wav"))
-            bundle = str(write_bundle(self.out_dir / f"bark-take-{take_id}.zip", pipe, result, voice, split_language,
-                                      LONG))
-            tokens = str(result.save_tokens(self.out_dir / f"bark-tokens-{take_id}.npz"))
-            voice_path = str(take_voice.save(self.out_dir / f"bark-voice-{take_id}.npz")) if take_voice else None
-        except OSError as e:  # e.g. the disk is full: the take still plays, only its downloads are missing
-            gr.Warning(f"The take could not be saved for download ({e.strerror or e}); it still plays here.")
+        files, error = studio.save_take(self.out_dir, pipe, result, voice, split_language, LONG)
+        if error:
+            gr.Warning(error)
         settings = {**result.settings, "voice": custom["label"] if custom else (preset or NO_VOICE),
                     "language": language, "seed": result.seed, "precision": pipe.precision}
-        return {"id": take_id, "n": len(history) + 1, "settings": settings, "wav": wav, "npz": voice_path,
-                "bundle": bundle, "tokens": tokens, "duration": result.duration_s, "rtf": result.rtf,
-                "voice": take_voice}
+        return {**files, "n": len(history) + 1, "settings": settings, "duration": result.duration_s,
+                "rtf": result.rtf}
 
     def generate_sync(self, text, language, preset, custom, npz_path, text_temp, waveform_temp, fine_temp, top_k,
                       top_p, min_eos_p, max_duration, seed, random_seed, model, history, speed, n_takes, on_audio,
                       progress, cancel):
         """One request, checked and run in a worker thread: its takes saved, and every output the page shows."""
         try:
-            if not random_seed and (seed is None or float(seed) != int(seed)):
-                raise ValueError(f"seed must be a whole number (or tick 'random'); got {seed!r}")
-            if n_takes is None or float(n_takes) != int(n_takes) or not 1 <= int(n_takes) <= MAX_TAKES:
-                raise ValueError(f"takes must be a whole number from 1 to {MAX_TAKES}; got {n_takes!r}")
-            kw = dict(text_temp=text_temp, waveform_temp=waveform_temp, fine_temp=fine_temp,
-                      top_k=int(top_k) if top_k else None, top_p=None if top_p is None or top_p >= 1 else top_p,
-                      min_eos_p=min_eos_p, max_duration_s=max_duration or None,
-                      seed=secrets.randbelow(2**32) if random_seed else int(seed))
+            kw = studio.sampling_settings(text_temp, waveform_temp, fine_temp, top_k, top_p, min_eos_p, max_duration,
+                                          seed, random_seed)
+            n_takes = studio.check_takes(n_takes)
             if custom:
                 voice = custom["voice"]
             elif npz_path:  # API callers pass the .npz directly
@@ -402,7 +317,8 @@ class Studio:
                 voice = None if preset in (None, NO_VOICE) else preset
             split_language = language if language != "any" else "en"
             pipe = self.pipelines.get(model, "fast" if speed == "fast" else "exact")
-            results = run_request(pipe, text, voice, split_language, kw, int(n_takes), on_audio, progress, cancel)
+            results = run_request(pipe, text, voice, split_language, kw, n_takes, on_audio,
+                                  lambda f, label: progress(f, desc=label), cancel, LONG)
         except GenerationCancelled:
             raise gr.Error("Generation stopped.") from None
         except ValueError as e:
@@ -414,13 +330,7 @@ class Studio:
             takes.append(self.keep_take(pipe, result, history + takes, voice, custom, preset, language, split_language))
         result, take = results[0], takes[0]
         history = (history + takes)[-MAX_HISTORY:]
-        t = result.timings
-        batch = f"{len(results)} takes" if len(results) > 1 else f"**{result.duration_s:.2f} s** of audio"
-        timing = (f"{batch} in {t['total']:.1f} s — real-time factor **{result.rtf:.2f}** · semantic "
-                  f"{t['semantic']:.2f} s · coarse {t['coarse']:.2f} s · fine {t['fine']:.2f} s · decode "
-                  f"{t['decode']:.2f} s · seed **{result.seed}**")
-        if "first_audio" in t:
-            timing += f" · first audio after **{t['first_audio']:.1f} s**"
+        timing = studio.timing_summary(results)
         fig = token_figure(result.semantic_tokens, result.coarse_tokens, result.fine_tokens, result.audio,
                            result.semantic_starts, result.frame_starts, result.sample_starts)
         others = [gr.update(value=o["wav"], visible=True, label=f"take {i + 2} · seed {o['settings']['seed']} · "
@@ -501,8 +411,8 @@ class Studio:
 
 
 def build_demo(pipelines: Pipelines) -> gr.Blocks:
-    studio = Studio(pipelines)
-    live_ok = studio.live_ok
+    handlers = Studio(pipelines)
+    live_ok = handlers.live_ok
     with gr.Blocks(title="Bark Studio") as demo:
         gr.Markdown("# 🐶 Bark Studio\nType text, pick a voice, and hear what Suno's **Bark** makes of it — "
                     "then see the tokens each stage produced.")
@@ -602,7 +512,7 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
             picked_bundle = gr.DownloadButton("⬇ this take's bundle (.zip)")
             picked = gr.State(None)
         with gr.Tab("Evaluate"):
-            grid = GridTab(pipelines, studio.out_dir)
+            grid = GridTab(pipelines, handlers.out_dir)
         examples = json.loads((ROOT / "examples" / "examples.json").read_text(encoding="utf-8"))["examples"]
         gr.Examples([[e["text"], e["language"], e["voice"] or NO_VOICE] for e in examples],
                     inputs=[text, language, preset], cache_examples=False)
@@ -612,35 +522,35 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
         # UI helpers never wait behind a running generation (they are cheap and need no model).
         quick = dict(api_visibility="private", concurrency_limit=None)
         for trigger in (text.change, language.change):
-            trigger(studio.count, [text, model, language], [counter, plan], show_progress="hidden",
+            trigger(handlers.count, [text, model, language], [counter, plan], show_progress="hidden",
                     trigger_mode="always_last", **quick)
         txt_file.upload(read_txt, txt_file, text, **quick)
         language.change(on_language, [language, preset], preset, **quick)
         npz.upload(on_npz, [npz, custom_voice], [custom_voice, voice_info], **quick)
         reference.change(on_reference, reference, reference_status, **quick)
-        make_voice_btn.click(studio.make_voice, [reference, model, custom_voice],
+        make_voice_btn.click(handlers.make_voice, [reference, model, custom_voice],
                              [custom_voice, voice_info, reference_status, my_voice_file], api_name="make_voice",
                              concurrency_limit=1, concurrency_id="bark")
         for trigger in (text.change, preset.change, custom_voice.change):
-            trigger(studio.advice, [text, preset, custom_voice], language_tip, show_progress="hidden",
+            trigger(handlers.advice, [text, preset, custom_voice], language_tip, show_progress="hidden",
                     trigger_mode="always_last", **quick)
         clear_voice.click(lambda: (None, voice_status(None)), None, [custom_voice, voice_info], **quick)
         inputs = [text, language, preset, custom_voice, npz, text_temp, waveform_temp, fine_temp, top_k, top_p,
                   min_eos_p, max_duration, seed, random_seed, model, history, speed, n_takes, live]
-        event = go.click(studio.generate, inputs,
+        event = go.click(handlers.generate, inputs,
                          [audio, wav_file, voice_file, tokens_file, timing, settings_json, plot, history, table, pick,
                           used_seed, last_take, bundle_file, *other_takes, live_audio], api_name="generate",
                          concurrency_limit=1, concurrency_id="bark")
         stop.click(None, cancels=[event])
-        stop.click(studio.stop_mine, None, None, **quick)
+        stop.click(handlers.stop_mine, None, None, **quick)
         use_voice.click(use_take, last_take, [custom_voice, voice_info], **quick)
         pick.change(pick_take, [pick, history], [picked_audio, picked, picked_bundle], **quick)
-        reproduce_btn.click(studio.reproduce_take, [bundle_in, model], [audio, reproduce_msg, plot],
+        reproduce_btn.click(handlers.reproduce_take, [bundle_in, model], [audio, reproduce_msg, plot],
                             api_name="reproduce", concurrency_limit=1, concurrency_id="bark")
         grid.wire([preset, custom_voice, text_temp, waveform_temp, fine_temp, top_k, top_p, min_eos_p, max_duration,
                    seed, random_seed, model])
         reuse.click(use_take, picked, [custom_voice, voice_info], **quick)
-    demo.active_generations = studio.active
+    demo.active_generations = handlers.active
     return demo
 
 

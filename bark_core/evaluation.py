@@ -86,6 +86,28 @@ def check_audio_budget(cells: list[Cell], seconds_of) -> None:
                          f"use fewer or shorter lines")
 
 
+def cell_record(index: int, cell: Cell, axis: str, voice: str, model: str, seed: int, duration_s: float,
+                rtf: float) -> dict:
+    """A filled cell (slot `index`) as a row of the ratings table, not rated yet: where it sits, its settings, its
+    take's seed, length and real-time factor."""
+    s = cell.settings
+    return dict(cell=index + 1, row=cell.row, column=cell.column, axis=axis, value=cell.value, text=cell.text,
+                voice=voice, model=model, seed=seed, text_temp=s["text_temp"], waveform_temp=s["waveform_temp"],
+                fine_temp=s["fine_temp"], top_k=s["top_k"], top_p=s["top_p"], min_eos_p=s["min_eos_p"],
+                duration_s=round(duration_s, 2), rtf=round(rtf, 2))
+
+
+def rate(cells: list[dict], marks: list) -> list[dict]:
+    """Filled cells with their marks: `marks` holds (stars "1".."5" or empty, favourite, note) per cell slot."""
+    if not cells:
+        raise ValueError("Fill the grid first.")
+    rows = []
+    for cell in cells:
+        stars, fav, note = marks[3 * (cell["cell"] - 1) : 3 * cell["cell"]]
+        rows.append({**cell, "rating": int(stars) if stars else None, "favourite": bool(fav), "note": note or None})
+    return rows
+
+
 def ratings_to_csv(rows: list[dict]) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=RATING_COLUMNS, extrasaction="ignore")

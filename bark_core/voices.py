@@ -147,6 +147,14 @@ def preset_names() -> tuple[str, ...]:
     return tuple(v["name"] for v in catalog())
 
 
+def presets_for(language: str) -> list[str]:
+    """Preset names for `language` ("any": all), as a picker lists them: v2 presets first, then v1, then the
+    announcer and the unlabelled speakers."""
+    voices = [v for v in catalog() if language == "any" or v["language"] == language]
+    order = {"v2": 0, "v1": 1}
+    return [v["name"] for v in sorted(voices, key=lambda v: (order[v["version"]], v["name"].count("_") < 2))]
+
+
 def check_preset_name(name: str) -> str:
     """Return `name` if it is a known preset; otherwise ValueError with close matches."""
     names = preset_names()

@@ -274,15 +274,6 @@ def test_long_text_is_split_and_joined(client):
     assert len({sh["x0"] for sh in shapes}) == n - 1 and all(sh["line"]["dash"] == "dash" for sh in shapes)
 
 
-def test_overall_progress_mapping():
-    import app
-
-    assert app.overall_progress("semantic", 0, 768) == (0.0, "semantic 0/768")
-    assert app.overall_progress("decode", 1, 1)[0] == 1.0
-    frac, label = app.overall_progress("chunk 2/4 coarse", 5, 10)
-    assert abs(frac - (1 + 0.25 + 0.55 * 0.5) / 4) < 1e-9 and label == "chunk 2/4 coarse 5/10"
-
-
 def test_fast_precision_setting(client, model_dir):
     args = {**DEFAULTS, "max_duration": 0.3, "model": str(model_dir), "speed": "fast"}
     out = client.predict(*args.values(), api_name="/generate")

@@ -1,0 +1,166 @@
+"""bark_core.studio: the app's request logic without Gradio (the app tests drive the same code through a browser's
+API; these check each piece on its own, including the paths a page cannot easily reach)."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from bark_core import GenerationCancelled, studio
+from bark_core.evaluation import Cell, cell_record, rate
+from bark_core.longform import LongFormSettings
+from bark_core.voices import presets_for
+
+LONG = LongFormSettings()
+
+
+def test_overall_progress_mapping():
+    assert studio.overall_progress("semantic", 0, 768) == (0.0, "semantic 0/768")
+    assert studio.overall_progress("decode", 1, 1)[0] == 1.0
+    frac, label = studio.overall_progress("chunk 2/4 coarse", 5, 10)
+    assert abs(frac - (1 + 0.25 + 0.55 * 0.5) / 4) < 1e-9 and label == "chunk 2/4 coarse 5/10"
+
+
+def test_sampling_settings_turn_the_pages_off_values_into_none():
+    kw = studio.sampling_settings(0.7, 0.6, 0.5, 0, 1.0, 0.2, 0, 42, False)
+    assert kw == dict(text_temp=0.7, waveform_temp=0.6, fine_temp=0.5, top_k=None, top_p=None, min_eos_p=0.2,
+                      max_duration_s=None, seed=42)
+    kw = studio.sampling_settings(0.7, 0.6, 0.5, 50.0, 0.9, 0.2, 3.5, 42.0, False)
+    assert (kw["top_k"], kw["top_p"], kw["max_duration_s"], kw["seed"]) == (50, 0.9, 3.5, 42)
+    assert type(kw["top_k"]) is int and type(kw["seed"]) is int
+    seeds = {studio.sampling_settings(0.7, 0.7, 0.5, 0, 1, 0.2, 0, None, True)["seed"] for _ in range(20)}
+    assert len(seeds) > 1 and all(0 <= s < 2**32 for s in seeds)  # drawn here, so the take can report it
+
+
+@pytest.mark.parametrize("seed", [None, 1.5, "x"])
+def test_a_seed_that_is_not_whole_is_refused(seed):
+    with pytest.raises((ValueError, TypeError)) as e:
+        studio.sampling_settings(0.7, 0.7, 0.5, 0, 1, 0.2, 0, seed, False)
+    if seed != "x":
+        assert "seed must be a whole number" in str(e.value)
+
+
+@pytest.mark.parametrize("n,ok", [(1, True), (4.0, True), (0, False), (5, False), (2.5, False), (None, False)])
+def test_check_takes(n, ok):
+    if ok:
+        assert studio.check_takes(n) == int(n)
+    else:
+        with pytest.raises(ValueError, match="whole number from 1 to 4"):
+            studio.check_takes(n)
+
+
+def fake_result(seed=3, first_audio=None):
+    timings = dict(semantic=1.0, coarse=2.0, fine=0.5, decode=0.1, total=3.6)
+    if first_audio is not None:
+        timings["first_audio"] = first_audio
+    return SimpleNamespace(duration_s=1.8, rtf=2.0, seed=seed, timings=timings)
+
+
+def test_timing_summary():
+    line = studio.timing_summary([fake_result()])
+    assert line.startswith("**1.80 s** of audio in 3.6 s") and "real-time factor **2.00**" in line
+    assert "coarse 2.00 s" in line and "seed **3**" in line and "first audio" not in line
+    assert studio.timing_summary([fake_result(), fake_result(4)]).startswith("2 takes in 3.6 s")
+    assert "first audio after **0.8 s**" in studio.timing_summary([fake_result(first_audio=0.8)])
+
+
+def test_text_summary_estimates_without_a_tokenizer_and_counts_with_one(pipe):
+    assert studio.text_summary("   ", None, "en", LONG) == ("0 BERT tokens · 0 s", [])
+    line, rows = studio.text_summary("Hello there.", None, "any", LONG)
+    assert line.startswith("≈3 BERT tokens") and rows == [[1, "Hello there.", rows[0][2]]]
+    line, rows = studio.text_summary("Hello there.", pipe.tokenizer, "en", LONG)
+    n = len(pipe.tokenizer("Hello there.", add_special_tokens=False)["input_ids"])
+    assert line.startswith(f"{n} BERT tokens")
+    text = " ".join(f"Sentence number {i} is here, and it goes on for a while." for i in range(40))
+    line, rows = studio.text_summary(text, pipe.tokenizer, "en", LONG)
+    assert f"{len(rows)} chunks of ≤ 11 s" in line and len(rows) > 1
+    assert [r[0] for r in rows] == list(range(1, len(rows) + 1))
+    assert " ".join(r[1] for r in rows) == text  # the preview shows every character, in order
+
+
+class RecordingPipe:
+    """A pipeline that records which entry point a request reached (and with which arguments)."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer, self.calls = tokenizer, []
+
+    def generate_takes(self, text, n_takes, voice, progress, **kw):
+        self.calls.append(("takes", text, n_takes, kw["seed"]))
+        return [f"take {i}" for i in range(n_takes)]
+
+    def stream(self, text, voice, progress, **kw):
+        self.calls.append(("stream", text, kw["seed"]))
+        progress("semantic", 1, 2)
+        yield SimpleNamespace(audio=np.zeros(3, np.float32), result=None)
+        yield SimpleNamespace(audio=np.ones(2, np.float32), result=None)
+        yield SimpleNamespace(audio=None, result="streamed take")
+
+    def generate_long(self, text, voice, language, settings, progress, seed, **kw):
+        self.calls.append(("long", text, seed))
+        progress("chunk 1/1 coarse", 1, 1)
+        return f"take with seed {seed}"
+
+
+def test_run_request_dispatches_batches_streams_and_long_text(pipe):
+    kw = dict(text_temp=0.7, seed=10)
+    rec, marks, chunks = RecordingPipe(pipe.tokenizer), [], []
+    run = lambda n, on_audio=None, text="Hello.": studio.run_request(  # noqa: E731
+        rec, text, None, "en", kw, n, on_audio, lambda f, label: marks.append((f, label)), threading.Event(), LONG)
+    assert run(3) == ["take 0", "take 1", "take 2"] and rec.calls[-1] == ("takes", "Hello.", 3, 10)
+    assert run(1, chunks.append) == ["streamed take"] and [len(c) for c in chunks] == [3, 2]
+    assert run(2) and run(1) == ["take with seed 10"]  # no live preview: the one entry point for every length
+    long_text = " ".join(f"Sentence number {i} is here, and it goes on for a while." for i in range(40))
+    assert run(2, chunks.append, long_text) == ["take with seed 10", "take with seed 11"]  # long text: no stream
+    assert kw == dict(text_temp=0.7, seed=10)  # the caller's settings are not changed
+    assert marks and all(0 <= f <= 1 for f, _ in marks)
+
+
+def test_run_request_ends_at_the_next_step_once_cancelled(pipe):
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(GenerationCancelled):
+        studio.run_request(RecordingPipe(pipe.tokenizer), "Hello.", None, "en", dict(seed=1), 1, None,
+                           lambda *a: None, cancel, LONG)
+
+
+def test_save_take_keeps_going_when_the_disk_is_full(tmp_path):
+    def full(path):
+        raise OSError(28, "No space left on device")
+
+    def too_short(name):
+        raise ValueError("too short to be a voice")
+
+    result = SimpleNamespace(to_voice=too_short, save_wav=full)
+    files, error = studio.save_take(tmp_path, None, result, None, "en", LONG)
+    assert error == "The take could not be saved for download (No space left on device); it still plays here."
+    assert files["voice"] is None and files["wav"] is None and files["bundle"] is None and len(files["id"]) == 8
+
+
+def test_save_take_writes_every_download(tmp_path, pipe):
+    result = pipe.generate("Hello.", voice=None, seed=1, max_duration_s=0.5)
+    files, error = studio.save_take(tmp_path, pipe, result, None, "en", LONG)
+    assert error is None and files["voice"] is not None
+    for key, suffix in (("wav", ".wav"), ("bundle", ".zip"), ("tokens", ".npz"), ("npz", ".npz")):
+        assert files[key].endswith(suffix) and files["id"] in files[key] and (tmp_path / files[key]).is_file()
+
+
+def test_grid_cells_become_rated_rows():
+    cell = Cell(row=1, column=0, text="Hi.", value="0.5", settings=dict(
+        text_temp=0.5, waveform_temp=0.5, fine_temp=0.5, top_k=None, top_p=None, min_eos_p=0.2))
+    done = [cell_record(2, cell, "temperature", "v2/en_speaker_6", "bark-small", 9, 1.234, 3.456)]
+    assert done[0]["cell"] == 3 and done[0]["duration_s"] == 1.23 and done[0]["rtf"] == 3.46
+    marks = ["", False, ""] * 2 + ["4", True, "crisp"]
+    (row,) = rate(done, marks)
+    assert (row["rating"], row["favourite"], row["note"], row["seed"]) == (4, True, "crisp", 9)
+    assert rate(done, [None, None, None] * 3)[0]["rating"] is None
+    with pytest.raises(ValueError, match="Fill the grid first"):
+        rate([], [])
+
+
+def test_presets_for_a_language():
+    every = presets_for("any")
+    assert every[0].startswith("v2/") and len(every) == 271
+    assert presets_for("de") == [f"v2/de_speaker_{i}" for i in range(10)] + [f"de_speaker_{i}" for i in range(10)]
