@@ -1,7 +1,7 @@
 """Decoding steps as CUDA graphs: one static-shape step per (batch, cache length bucket), captured once and
 replayed for every token.
 
-Why: one decoding step of Bark is ~15 kernels per layer (~200 for bark-small, ~370 for bark large), each a few
+Why: one decoding step of Bark is 13 kernels per layer (~170 for bark-small, ~330 for bark large), each a few
 microseconds of GPU work, and launching them one by one from Python costs more than running them. A CUDA graph
 launches the whole step at once. A graph replays fixed shapes and fixed memory, so the step reads everything that
 changes from static buffers (the new tokens, their position) and attends over a fixed length of the cache with a
@@ -14,7 +14,7 @@ tests check on CPU, since only the capture itself needs a GPU), "compile" (the s
 torch.compile, then captured as graphs on CUDA, run as it is elsewhere).
 
 Why "compile": measured on an H100 (bark large, bf16), a replayed step took 1.46 ms of GPU time against ~0.2 ms
-to read its weights: ~15 small kernels per layer, each a few microseconds, so the graph is bound by the kernels'
+to read its weights: 14 small kernels per layer then, each a few microseconds, so the graph is bound by the kernels'
 count, not by memory. Inductor fuses the elementwise ones (layer norms, casts, GELU, residual adds) into the matrix
 products' neighbours. It compiles once per model and batch size (the cache length is a dynamic dimension), on the
 first generation: slow (~40 s for bark-small on a 2-core CPU), so opt-in. The compiled step attends over the whole
@@ -30,7 +30,7 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-from .model import GPT, BlockPlan, KVCache, block_output, block_qkv, head, layer_norm, whole_buckets
+from .model import GPT, BlockPlan, KVCache, block_output, block_q_kv, head, layer_norm, whole_buckets
 
 GRAPH_MODES = ("auto", "off", "static", "cuda", "compile")
 
@@ -52,29 +52,29 @@ def bucket(n_positions: int, max_len: int) -> int:
     return min(max_len, whole_buckets(n_positions))
 
 
-def static_block(p: BlockPlan, x: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, pos: torch.Tensor,
+def static_block(p: BlockPlan, x: torch.Tensor, kv_cache: torch.Tensor, pos: torch.Tensor,
                  mask: torch.Tensor) -> torch.Tensor:
     """One block for one new token per row, x (B, 1, C), at position `pos` (a (1,) tensor): writes its key and
-    value into the layer's cache (B, nh, max_len, hd) and attends over the first mask.shape[-1] positions, the
-    masked ones (after pos) left out. Every shape is fixed by (B, bucket): what a CUDA graph needs."""
-    q, k, v = block_qkv(p, x, False)
-    k_cache.index_copy_(2, pos, k)
-    v_cache.index_copy_(2, pos, v)
+    value into the layer's cache (2, B, nh, max_len, hd) with one kernel and attends over the first
+    mask.shape[-1] positions, the masked ones (after pos) left out. Every shape is fixed by (B, bucket): what a
+    CUDA graph needs."""
+    q, kv = block_q_kv(p, x, False)
+    kv_cache.index_copy_(3, pos, kv)
     n = mask.shape[-1]
-    y = F.scaled_dot_product_attention(q, k_cache[:, :, :n], v_cache[:, :, :n], attn_mask=mask)
+    y = F.scaled_dot_product_attention(q, kv_cache[0, :, :, :n], kv_cache[1, :, :, :n], attn_mask=mask)
     return block_output(p, x, y, False)
 
 
 def static_step(model: GPT, plans: list[BlockPlan], tokens: torch.Tensor, pos: torch.Tensor, positions: torch.Tensor,
-                ks: tuple[torch.Tensor, ...], vs: tuple[torch.Tensor, ...], lo: int, hi: int) -> torch.Tensor:
+                kvs: tuple[torch.Tensor, ...], lo: int, hi: int) -> torch.Tensor:
     """Logits lo..hi (B, hi - lo) for tokens (B, 1) at position `pos` ((1,) tensor), attending over the cache's
-    first n = len(positions) positions (positions: arange(n)); ks, vs: each layer's whole cache (B, nh, max_len, hd).
+    first n = len(positions) positions (positions: arange(n)); kvs: each layer's whole cache (2, B, nh, max_len, hd).
     """
     t = model.transformer
     x = t.wte(tokens) + t.wpe.weight.index_select(0, pos)
     mask = (positions <= pos).view(1, 1, 1, positions.shape[0])
-    for plan, k, v in zip(plans, ks, vs, strict=True):
-        x = static_block(plan, x, k, v, pos, mask)
+    for plan, kv in zip(plans, kvs, strict=True):
+        x = static_block(plan, x, kv, pos, mask)
     return head(model.lm_head, layer_norm(t.ln_f, x)[:, -1, :], slice(lo, hi))
 
 
@@ -129,11 +129,11 @@ class Decoder:
         self._pos = torch.zeros(1, dtype=torch.long, device=device)
         self._positions = torch.arange(self.cache.shape[3], device=device)
         self._plans = self.cache.plans(self.model)
-        self._ks, self._vs = self.cache.k.unbind(0), self.cache.v.unbind(0)  # per-layer views
+        self._kvs = self.cache.kv.unbind(0)  # per-layer views
 
     def _step(self, n: int) -> torch.Tensor:
         """The static-shape step over the first n cache positions, reading only the static buffers."""
-        args = (self._tokens, self._pos, self._positions[:n], self._ks, self._vs, self.span.start, self.span.stop)
+        args = (self._tokens, self._pos, self._positions[:n], self._kvs, self.span.start, self.span.stop)
         if self.compiled:
             try:
                 return compiled_step()(self.model, *args)

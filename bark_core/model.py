@@ -33,8 +33,10 @@ def whole_buckets(n_positions: int) -> int:
 class KVCache:
     """Keys and values of every layer for up to `max_len` positions, allocated once per generation window.
 
-    k, v: (n_layer, batch, n_head, max_len, head_dim), allocated on first write in the dtype the layers produce
-    (fp32, or bf16 under autocast). It also holds the per-generation plan of the model decoding into it (`plans`),
+    kv: (n_layer, 2, batch, n_head, max_len, head_dim), allocated on first write in the dtype the layers produce
+    (fp32, or bf16 under autocast); k, v: its keys' and values' views (n_layer, batch, n_head, max_len, head_dim),
+    each layer's a contiguous block. One tensor, so that a graphed step writes a layer's new key and value with one
+    kernel (`graphs.static_block`). It also holds the per-generation plan of the model decoding into it (`plans`),
     so that a decoding step does not rebuild its layers' kernels.
     """
 
@@ -44,6 +46,7 @@ class KVCache:
         max_len = whole_buckets(max_len)
         self.shape = (config.n_layer, batch, config.n_head, max_len, config.n_embd // config.n_head)
         self.device = device
+        self.kv: torch.Tensor | None = None
         self.k: torch.Tensor | None = None
         self.v: torch.Tensor | None = None
         self._layers: tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]] = ((), ())
@@ -56,17 +59,16 @@ class KVCache:
             self._owner, self._plans = model, [block.plan() for block in model.transformer.h]
         return self._plans
 
-    def _set(self, k: torch.Tensor, v: torch.Tensor) -> None:
-        self.k, self.v = k, v
-        self._layers = (k.unbind(0), v.unbind(0))  # per-layer views: no indexing ops per write
+    def _set(self, kv: torch.Tensor) -> None:
+        self.kv, self.k, self.v = kv, kv[:, 0], kv[:, 1]
+        self._layers = (self.k.unbind(0), self.v.unbind(0))  # per-layer views: no indexing ops per write
 
     def write(self, layer: int, start: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store k, v (B, nh, T, hd) at positions start..start+T-1; return keys/values of positions 0..start+T-1."""
         if self.k is None or self.k.dtype != k.dtype:
             # Zeros, not empty: a graphed step attends over masked positions too, and garbage there (NaN) would
             # survive the zero attention weight (0 * NaN).
-            self._set(torch.zeros(self.shape, device=self.device, dtype=k.dtype),
-                      torch.zeros(self.shape, device=self.device, dtype=k.dtype))
+            self._set(torch.zeros((self.shape[0], 2, *self.shape[1:]), device=self.device, dtype=k.dtype))
         kl, vl = self._layers[0][layer], self._layers[1][layer]
         if k.shape[0] != kl.shape[0]:  # a prefill shared by all rows writes row 0 only
             kl, vl = kl[: k.shape[0]], vl[: k.shape[0]]
@@ -85,7 +87,7 @@ class KVCache:
         """Keep only these batch rows, in this order (takes that have finished drop out)."""
         if self.k is not None:
             index = torch.tensor(rows, device=self.k.device)
-            self._set(self.k.index_select(1, index), self.v.index_select(1, index))
+            self._set(self.kv.index_select(2, index))
         self.shape = (self.shape[0], len(rows), *self.shape[2:])
 
 
@@ -210,10 +212,16 @@ def run_block(p: BlockPlan, x: torch.Tensor, cache: KVCache | None, layer: int, 
 def block_qkv(p: BlockPlan, x: torch.Tensor, rowwise: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The block's queries, keys and values for x (B, T, C): three (B, nh, T, hd) views, with the strides the
     reference's split + transpose give."""
-    B, T, _ = x.shape
-    qkv = by_row(p.attn_in, rowwise, p.ln_1(x)).view(B, T, 3, p.n_head, -1)
-    q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+    q, kv = block_q_kv(p, x, rowwise)
+    k, v = kv.unbind(0)
     return q, k, v
+
+
+def block_q_kv(p: BlockPlan, x: torch.Tensor, rowwise: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """`block_qkv` with keys and values as one (2, B, nh, T, hd) view, laid out as a layer of `KVCache.kv`."""
+    B, T, _ = x.shape
+    qkv = by_row(p.attn_in, rowwise, p.ln_1(x)).view(B, T, 3, p.n_head, -1).permute(2, 0, 3, 1, 4)
+    return qkv[0], qkv[1:]
 
 
 def block_output(p: BlockPlan, x: torch.Tensor, y: torch.Tensor, rowwise: bool) -> torch.Tensor:

@@ -127,6 +127,40 @@ def test_static_step_follows_rows_leaving_the_batch(tiny_models):
     assert (eager - static).abs().max() <= 1e-5
 
 
+def test_static_step_writes_each_layers_key_and_value_with_one_kernel(tiny_models):
+    """A CUDA graph replays every op of the step as a kernel, and on a GPU the step is bound by their count: the
+    key and value of a layer go into the cache with one copy, and no op is spent on slicing or reshaping."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Ops(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.append(func.__name__.split(".")[0])
+            return func(*args, **(kwargs or {}))
+
+    model = tiny_models["coarse"].eval()
+    cache = KVCache(model.config, 1, 40, "cpu")
+    with torch.inference_mode():
+        model(torch.zeros(1, 8, dtype=torch.long), cache=cache)
+        decode = Decoder(model, cache, "static", slice(0, 50))
+        decode(torch.ones(1, 1, dtype=torch.long), 8, slice(0, 50))  # buffers made on the first step
+        with Ops() as seen:
+            decode(torch.ones(1, 1, dtype=torch.long), 9, slice(0, 50))
+    n_layer = model.config.n_layer
+    copies = [op for op in seen.ops if op.startswith("index_copy")]
+    assert len(copies) == n_layer  # one per layer, keys and values together
+    views = {"view", "permute", "select", "slice", "unbind", "transpose", "t", "unsqueeze", "expand", "alias",
+             "_unsafe_view", "detach"}
+    kernels = [op for op in seen.ops if op not in views]
+    # Per layer: 2 layer norms, 4 matrix products, the cache write, attention, 2 residual adds, GELU. Per step:
+    # the embeddings (2 lookups, 1 add), the mask, the last layer norm and the head, the static inputs' updates
+    # (before a replay, not in the graph) and the output's copy — at most 10.
+    assert len(kernels) <= 11 * n_layer + 10, sorted(kernels)
+
+
 def test_decoder_rejects_a_vocab_outside_its_span(tiny_models):
     model = tiny_models["coarse"].eval()
     cache = KVCache(model.config, 1, 40, "cpu")
