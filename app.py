@@ -237,11 +237,15 @@ def pick_take(take_id, history):
     return (take["wav"] if take else None), take, (take["bundle"] if take else None)
 
 
-def use_take(take):
-    """A take becomes the custom voice (its semantic, coarse and fine tokens as the prompt)."""
+def use_take(take, current):
+    """A take becomes the custom voice (its semantic, coarse and fine tokens as the prompt); if it cannot, a
+    warning says why and the current voice stays."""
     if not take:
         gr.Warning("Generate a take first (or pick one from the history).")
-        return None, voice_status(None)
+        return current, voice_status(current)
+    if take["voice"] is None:
+        gr.Warning(f"Take #{take['n']} is too short to be a voice prompt; use a take of a second or more.")
+        return current, voice_status(current)
     custom = {"label": f"take #{take['n']} (seed {take['settings']['seed']})", "voice": take["voice"]}
     return custom, voice_status(custom)
 
@@ -543,13 +547,13 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                          concurrency_limit=1, concurrency_id="bark")
         stop.click(None, cancels=[event])
         stop.click(handlers.stop_mine, None, None, **quick)
-        use_voice.click(use_take, last_take, [custom_voice, voice_info], **quick)
+        use_voice.click(use_take, [last_take, custom_voice], [custom_voice, voice_info], **quick)
         pick.change(pick_take, [pick, history], [picked_audio, picked, picked_bundle], **quick)
         reproduce_btn.click(handlers.reproduce_take, [bundle_in, model], [audio, reproduce_msg, plot],
                             api_name="reproduce", concurrency_limit=1, concurrency_id="bark")
         grid.wire([preset, custom_voice, text_temp, waveform_temp, fine_temp, top_k, top_p, min_eos_p, max_duration,
                    seed, random_seed, model])
-        reuse.click(use_take, picked, [custom_voice, voice_info], **quick)
+        reuse.click(use_take, [picked, custom_voice], [custom_voice, voice_info], **quick)
     demo.active_generations = handlers.active
     return demo
 

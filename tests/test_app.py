@@ -279,3 +279,17 @@ def test_fast_precision_setting(client, model_dir):
     out = client.predict(*args.values(), api_name="/generate")
     assert out[5]["precision"] == "int8-dynamic"
     assert call(client, max_duration=0.3)[5]["precision"] == "fp32"
+
+
+def test_use_take_keeps_the_current_voice_when_a_take_cannot_be_one(pipe):
+    import app
+
+    voice = pipe.generate("Hello.", seed=1, max_duration_s=0.6).to_voice()
+    current = {"label": "uploaded mine.npz", "voice": voice}
+    with pytest.warns(UserWarning, match="Generate a take first"):
+        assert app.use_take(None, current)[0] is current
+    short = {"n": 3, "settings": {"seed": 5}, "voice": None}  # save_take found it too short to be a voice
+    with pytest.warns(UserWarning, match="too short to be a voice prompt"):
+        assert app.use_take(short, None) == (None, "Using the preset selected above.")
+    custom, status = app.use_take({"n": 4, "settings": {"seed": 9}, "voice": voice}, current)
+    assert custom == {"label": "take #4 (seed 9)", "voice": voice} and status.startswith("Using **take #4 (seed 9)**")
