@@ -7,7 +7,8 @@
 #   3. bark large, 5 s utterance, median of 3 (each row loads once; its first run captures, or compiles): RTF with
 #      CUDA graphs, transformers' BarkModel in fp16 (how its docs run Bark on a GPU), and the compiled step
 #      (graphs="compile"; last, as its first run compiles);
-#   4. where the time goes (benchmarks/gpu_profile.py, compiled step): captures, GPU time per replayed step, kernels;
+#   4. where the time goes (benchmarks/gpu_profile.py, compiled step): captures, GPU time per replayed step, one
+#      step's kernels by kind (plain and compiled), the most expensive kernels;
 #   5. bark large, 12 s utterance, one run: bark_core, offload (peak GPU memory), time to first streamed audio;
 #   6. suno's reference on the same weights (one run), when its wheel travels along.
 # Seen 2026-11-26 on an H100 (README "Speed"): the machine started in ~30 s, step 1 took 42 s (before the compiled
@@ -29,12 +30,12 @@ fi
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
   $PY -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 } 2>&1 | tee "$OUT/gpu.txt"
-step tests; timeout 110 $PY -m pytest -q -p no:cacheprovider -p no:logging tests/test_graphs.py 2>&1 | tee "$OUT/tests.log"
+step tests; timeout 90 $PY -m pytest -q -p no:cacheprovider -p no:logging tests/test_graphs.py 2>&1 | tee "$OUT/tests.log"
 step weights; timeout 120 $PY -c "from pathlib import Path; from benchmarks.speed import write_weights, \
 transformers_folder; transformers_folder(write_weights(Path('$W'), 'bark'))" 2>&1 | grep -v "it/s" | tee "$OUT/weights.log"
 step speed5; timeout 200 $SPEED --seconds 5 --runs 3 --impl bark_core transformers_fp16 bark_core_compile 2>&1 \
   | tee "$OUT/speed5.log"
-step profile; timeout 70 $PY -m benchmarks.gpu_profile --weights $W --seconds 5 --graphs compile 2>&1 \
+step profile; timeout 90 $PY -m benchmarks.gpu_profile --weights $W --seconds 5 --graphs compile 2>&1 \
   | tee "$OUT/profile.log"
 step speed12; timeout 50 $SPEED --seconds 12 --runs 1 --impl bark_core bark_core_fast_offload bark_core_fast_stream \
   2>&1 | tee "$OUT/speed12.log"

@@ -4,7 +4,9 @@
 
 One pipeline, a warm-up generation, then one timed generation with the graph captures timed on their own (the
 decoder captures one graph per cache bucket for each stage call), the wall time per decoding step compared with
-the GPU's time for a replay of that step, and torch.profiler's table of the most expensive kernels and host ops.
+the GPU's time for a replay of that step, the anatomy of one step (its kernels' GPU time by kind — matrix
+products, attention, layer norms, ... — plain and compiled by inductor), and torch.profiler's table of the most
+expensive kernels and host ops.
 Not a test: read it to decide what to speed up next.
 """
 
@@ -58,6 +60,87 @@ def replay_ms(graph, repeats: int = 200) -> float:
     return start.elapsed_time(end) / repeats
 
 
+KERNEL_KINDS = (  # (kind, substrings of kernel or op names), first match wins
+    ("views (CPU only)", ("aten::view", "aten::select", "aten::slice", "aten::permute", "aten::transpose",
+                          "aten::unbind", "aten::as_strided", "aten::alias", "aten::unsqueeze", "aten::expand",
+                          "aten::_unsafe_view", "aten::t")),
+    ("attention", ("fmha", "flash", "attention", "attn")),
+    ("matrix products", ("gemm", "gemv", "cublas", "cutlass", "sm80_", "sm90_", "splitk", "linear", "addmm", "mm")),
+    ("layer norm", ("layer_norm", "layernorm")),
+    ("cache write", ("index_copy", "indexcopy", "index_put")),
+    ("GELU", ("gelu",)),
+    ("fused by inductor", ("triton_",)),
+    ("casts and copies", ("copy", "to_copy", "cast")),
+    ("elementwise", ("elementwise", "add", "mul", "where", "le", "embedding", "index")),
+)
+
+
+def kind_of(name: str) -> str:
+    low = name.lower()
+    return next((kind for kind, keys in KERNEL_KINDS if any(k in low for k in keys)), "other")
+
+
+def step_anatomy(pipe, compiled: bool, repeats: int = 20) -> list[tuple[str, float, float]]:
+    """Where one decoding step's device time goes: the coarse model's static step (what a CUDA graph replays) over
+    a full 1024-position bucket, run eagerly (compiled by inductor with `compiled`) under the profiler.
+
+    Returns (kind, microseconds per step, kernels per step), most time first. On CUDA it counts kernels (the
+    GPU's own time); on a CPU, the top-level aten ops' own time (to try the script).
+    """
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from bark_core import constants as C
+    from bark_core.graphs import compiled_step, static_step
+    from bark_core.model import KVCache
+
+    model, device = pipe.coarse_model, pipe.device
+    n = 4 * C.GRAPH_BUCKET if device.type == "cpu" else 1024  # small on CPU: only to try the script
+    cache = KVCache(model.config, 1, n, device)
+    cuda = device.type == "cuda"
+    with torch.inference_mode(), pipe._running(model):
+        model(torch.zeros(1, n - 1, dtype=torch.long, device=device), cache=cache)  # fills the cache
+        args = (torch.zeros(1, 1, dtype=torch.long, device=device), torch.tensor([n - 1], device=device),
+                torch.arange(n, device=device), cache.kv.unbind(0), C.SEMANTIC_VOCAB_SIZE,
+                C.SEMANTIC_VOCAB_SIZE + 2 * C.CODEBOOK_SIZE)
+        step = (lambda: compiled_step()(model, *args)) if compiled else (
+            lambda: static_step(model, cache.plans(model), *args))
+        for _ in range(3):  # warm-up (and compilation)
+            step()
+        sync()
+        with profile(activities=[ProfilerActivity.CUDA] if cuda else [ProfilerActivity.CPU]) as prof:
+            for _ in range(repeats):
+                step()
+            sync()
+    totals: dict[str, list[float]] = {}
+    for e in prof.events():
+        if cuda and e.device_type != torch.autograd.DeviceType.CUDA:
+            continue
+        if not cuda and (e.cpu_parent is not None or not e.name.startswith("aten::")):
+            continue  # top-level ops only: their own time is the CPU's share
+        t = totals.setdefault(kind_of(e.name), [0.0, 0.0])
+        t[0] += (e.time_range.elapsed_us() if cuda else e.cpu_time_total) / repeats  # a kernel's own span
+        t[1] += 1 / repeats
+    return sorted(((k, us, count) for k, (us, count) in totals.items()), key=lambda r: -r[1])
+
+
+def print_anatomy(pipe, compiled: bool) -> None:
+    try:
+        rows = step_anatomy(pipe, compiled)
+    except Exception as e:  # noqa: BLE001 - a profile that fails must not cost the rest of the run
+        print(f"step anatomy ({'compiled' if compiled else 'static'}) failed: {type(e).__name__}: {e}", flush=True)
+        return
+    total = sum(us for _, us, _ in rows)
+    if not rows:
+        print(f"one {'compiled' if compiled else 'static'} step: no kernels seen (on a CPU, inductor's C++ code is "
+              "not an aten op)", flush=True)
+        return
+    print(f"one {'compiled' if compiled else 'static (as graphed)'} coarse decoding step, eager, by kind: "
+          f"{total:.0f} us, {sum(c for _, _, c in rows):.0f} kernels/ops", flush=True)
+    for kind, us, count in rows:
+        print(f"  {kind:<20} {us:8.1f} us  {us / max(total, 1e-9):4.0%}  {count:5.0f} per step", flush=True)
+
+
 def main() -> None:
     import torch
 
@@ -72,6 +155,8 @@ def main() -> None:
     ap.add_argument("--profile-seconds", type=float, default=1.0, help="length of the profiled generation "
                     "(short: the profiler's bookkeeping for a long one takes minutes)")
     ap.add_argument("--device", default="cuda", help="cuda (cpu only to try the script: no graphs there)")
+    ap.add_argument("--anatomy", choices=("static", "compiled", "both", "none"), default="both",
+                    help="profile one decoding step by kind of kernel: the plain static step, the compiled one")
     args = ap.parse_args()
     pipe = BarkPipeline.from_pretrained(args.weights, device=args.device, precision=args.precision,
                                         graphs=args.graphs)
@@ -106,6 +191,11 @@ def main() -> None:
         print(f"GPU time of one replayed step (cache bucket {n}): {replay_ms(graph):.3f} ms; "
               f"wall per decoded token (semantic + coarse, captures excluded): "
               f"{(r['times']['semantic'] + r['times']['coarse'] - sum(captures)) / steps * 1e3:.3f} ms", flush=True)
+
+    if args.anatomy in ("static", "both"):
+        print_anatomy(pipe, compiled=False)
+    if args.anatomy in ("compiled", "both"):
+        print_anatomy(pipe, compiled=True)
 
     from torch.profiler import ProfilerActivity, profile
 

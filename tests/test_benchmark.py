@@ -69,6 +69,10 @@ def test_gpu_profile_runs_on_cpu(tmp_path, tiny_models):
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "one generation:" in out.stdout and "graph captures: 0" in out.stdout and "Self CPU" in out.stdout
+    anatomy = out.stdout.split("coarse decoding step, eager, by kind: ")[1].splitlines()
+    kinds = [line.split("  ")[1].strip() for line in anatomy[1:] if line.startswith("  ")]
+    assert {"attention", "matrix products", "layer norm", "cache write"} <= set(kinds), anatomy
+    assert "one compiled step: no kernels seen" in out.stdout  # on a CPU; on CUDA, inductor's kernels
 
 
 def test_overhead_benchmark_runs():
