@@ -18,7 +18,7 @@ import torch
 
 from bark_core import GenerationCancelled, Voice, evaluation, studio
 from bark_core import constants as C
-from bark_core.bundle import read_bundle, reproduce, write_bundle
+from bark_core.bundle import read_bundle, reproduce
 from bark_core.evaluation import AXES, MAX_CELLS, Cell
 from bark_core.graphs import GRAPH_MODES
 from bark_core.language import LanguageDetector, language_advice
@@ -138,15 +138,15 @@ class GridTab:
         pipe = self.pipelines.get(s.pop("model"))
         voice = s.pop("voice")
         result = pipe.generate_long(cell.text, voice=voice, language="en", settings=LONG, **s)
-        take_id = uuid.uuid4().hex[:8]
-        wav = str(result.save_wav(self.out_dir / f"bark-grid-{take_id}.wav"))
-        bundle = str(write_bundle(self.out_dir / f"bark-take-{take_id}.zip", pipe, result, voice, "en", LONG))
+        files, error = studio.save_take(self.out_dir, pipe, result, voice, "en", LONG)
         label = voice if isinstance(voice, str) or voice is None else voice.name
         done.append(evaluation.cell_record(i, cell, axis, label or NO_VOICE, pipe.name, result.seed,
                                            result.duration_s, result.rtf))
         info = (f"**{axis} {cell.value}** · row {cell.row + 1}<br>{result.duration_s:.1f} s · RTF "
-                f"{result.rtf:.2f} · seed {result.seed}")
-        return [wav, info, mini_strip(result.coarse_tokens), bundle]
+                f"{result.rtf:.2f} · seed {result.seed}" + (f"<br>⚠️ {error}" if error else ""))
+        # Without its file (a full disk), the cell still plays the take, sent as samples.
+        audio = files["wav"] or (result.sample_rate, result.audio)
+        return [audio, info, mini_strip(result.coarse_tokens), files["bundle"]]
 
     def ratings(self, done, *marks):
         try:
