@@ -41,7 +41,7 @@ def sampling_settings(text_temp: float, waveform_temp: float, fine_temp: float, 
                       max_duration, seed, random_seed: bool) -> dict:
     """The page's sampling controls -> `generate` keyword arguments (0 / 1 / empty mean "off"; a random seed is
     drawn here, so the take reports the seed that made it)."""
-    if not random_seed and (seed is None or float(seed) != int(seed)):
+    if not random_seed and not _whole(seed):
         raise ValueError(f"seed must be a whole number (or tick 'random'); got {seed!r}")
     return dict(text_temp=text_temp, waveform_temp=waveform_temp, fine_temp=fine_temp,
                 top_k=int(top_k) if top_k else None, top_p=None if top_p is None or top_p >= 1 else top_p,
@@ -51,9 +51,17 @@ def sampling_settings(text_temp: float, waveform_temp: float, fine_temp: float, 
 
 def check_takes(n_takes) -> int:
     """The number of takes asked for, checked: a whole number in 1..MAX_TAKES."""
-    if n_takes is None or float(n_takes) != int(n_takes) or not 1 <= int(n_takes) <= MAX_TAKES:
+    if not _whole(n_takes) or not 1 <= int(n_takes) <= MAX_TAKES:
         raise ValueError(f"takes must be a whole number from 1 to {MAX_TAKES}; got {n_takes!r}")
     return int(n_takes)
+
+
+def _whole(value) -> bool:
+    """Whether `value` is a whole number (an int, or a float like 3.0, as a page's number field sends it)."""
+    try:
+        return value is not None and float(value) == int(value)
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 def run_request(pipe, text: str, voice, language: str, kw: dict, n_takes: int,

@@ -35,15 +35,14 @@ def test_sampling_settings_turn_the_pages_off_values_into_none():
     assert len(seeds) > 1 and all(0 <= s < 2**32 for s in seeds)  # drawn here, so the take can report it
 
 
-@pytest.mark.parametrize("seed", [None, 1.5, "x"])
+@pytest.mark.parametrize("seed", [None, 1.5, "x", float("nan"), float("inf")])
 def test_a_seed_that_is_not_whole_is_refused(seed):
-    with pytest.raises((ValueError, TypeError)) as e:
+    with pytest.raises(ValueError, match="seed must be a whole number"):
         studio.sampling_settings(0.7, 0.7, 0.5, 0, 1, 0.2, 0, seed, False)
-    if seed != "x":
-        assert "seed must be a whole number" in str(e.value)
 
 
-@pytest.mark.parametrize("n,ok", [(1, True), (4.0, True), (0, False), (5, False), (2.5, False), (None, False)])
+@pytest.mark.parametrize("n,ok", [(1, True), (4.0, True), (0, False), (5, False), (2.5, False), (None, False),
+                                  ("two", False), (float("nan"), False)])
 def test_check_takes(n, ok):
     if ok:
         assert studio.check_takes(n) == int(n)
