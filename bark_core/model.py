@@ -8,6 +8,7 @@ reference's (same shapes, same order of additions) so that fp32 results are bitw
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from functools import partial
 from typing import NamedTuple
@@ -63,12 +64,21 @@ class KVCache:
         self.kv, self.k, self.v = kv, kv[:, 0], kv[:, 1]
         self._layers = (self.k.unbind(0), self.v.unbind(0))  # per-layer views: no indexing ops per write
 
-    def write(self, layer: int, start: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Store k, v (B, nh, T, hd) at positions start..start+T-1; return keys/values of positions 0..start+T-1."""
-        if self.k is None or self.k.dtype != k.dtype:
+    def reserve(self, dtype: torch.dtype) -> None:
+        """Hold keys and values in `dtype` from now on (what is held is converted): a bf16 prefill writes into the
+        fp32 cache its int8 decoding steps read (`GPT.prefill_plans`)."""
+        if self.kv is None:
             # Zeros, not empty: a graphed step attends over masked positions too, and garbage there (NaN) would
             # survive the zero attention weight (0 * NaN).
-            self._set(torch.zeros((self.shape[0], 2, *self.shape[1:]), device=self.device, dtype=k.dtype))
+            self._set(torch.zeros((self.shape[0], 2, *self.shape[1:]), device=self.device, dtype=dtype))
+        elif self.kv.dtype != dtype:
+            self._set(self.kv.to(dtype))
+
+    def write(self, layer: int, start: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store k, v (B, nh, T, hd) at positions start..start+T-1 (converted to the cache's dtype, which the first
+        write or `reserve` sets); return keys/values of positions 0..start+T-1."""
+        if self.kv is None:
+            self.reserve(k.dtype)
         kl, vl = self._layers[0][layer], self._layers[1][layer]
         if k.shape[0] != kl.shape[0]:  # a prefill shared by all rows writes row 0 only
             kl, vl = kl[: k.shape[0]], vl[: k.shape[0]]
@@ -247,6 +257,9 @@ class GPT(nn.Module):
             )
         )
         self.lm_head = nn.Linear(config.n_embd, config.output_vocab_size, bias=False)
+        # Prefills (T > 1) through other kernels than decoding: bf16 copies of the layers under bf16 autocast, for
+        # int8 decoding on CPUs with bf16 matrix units (`loading.bf16_prefill_plans`); None: the model's own layers.
+        self.prefill_plans: list[BlockPlan] | None = None
 
     def merged_context_embeddings(self, idx: torch.Tensor) -> torch.Tensor:
         """Text model input: embeddings of text and semantic history are summed position by position.
@@ -279,9 +292,17 @@ class GPT(nn.Module):
         if start + T > self.config.block_size:
             raise ValueError(f"sequence of {start + T} positions exceeds the model's {self.config.block_size}")
         x = x + self.transformer.wpe.weight[start : start + T]  # the rows an embedding lookup of start.. returns
-        plans = [b.plan() for b in self.transformer.h] if cache is None else cache.plans(self)
-        for i, plan in enumerate(plans):
-            x = run_block(plan, x, cache, i, start, rowwise)
+        bf16_prefill = self.prefill_plans is not None and T > 1
+        if bf16_prefill:
+            plans, precision = self.prefill_plans, torch.autocast(x.device.type, dtype=torch.bfloat16)
+            if cache is not None:
+                cache.reserve(x.dtype)  # the dtype the decoding steps write and read
+        else:
+            plans = [b.plan() for b in self.transformer.h] if cache is None else cache.plans(self)
+            precision = contextlib.nullcontext()
+        with precision:
+            for i, plan in enumerate(plans):
+                x = run_block(plan, x, cache, i, start, rowwise)
         x = layer_norm(self.transformer.ln_f, x)
         return by_row(lambda x: head(self.lm_head, x, vocab), rowwise, x if all_logits else x[:, -1, :])
 

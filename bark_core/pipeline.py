@@ -30,6 +30,7 @@ from .fine import decode_codes, generate_fine
 from .graphs import resolve_graphs
 from .hub import HubOptions, resolve_model
 from .loading import (
+    bf16_prefill_plans,
     convert_weights,
     cpu_has_fast_bf16,
     default_voices,
@@ -84,17 +85,21 @@ class BarkPipeline:
         # Bark's reference runs under bf16 autocast on GPUs that support it; so do we. "bf16" asks for it anywhere
         # (CPUs with AMX or AVX-512-BF16 run bf16 matrix products several times faster than fp32).
         self.weights_format = weights_format(precision, self.device)
-        # Fast mode on CPUs with bf16 matrix units (AMX, AVX-512-BF16): the fine passes, compute-bound and never
-        # decoded token by token, run in bf16 there (several times int8's speed); decoding stays int8.
-        self.fine_format = "bf16" if self.weights_format == "int8" and cpu_has_fast_bf16() else self.weights_format
+        # Fast mode on CPUs with bf16 matrix units (AMX, AVX-512-BF16): what is bound by its matrix products — the
+        # fine passes and the text and coarse models' prefills — runs in bf16 there (several times int8's speed);
+        # decoding, bound by reading the weights, stays int8.
+        self.bf16_units = self.weights_format == "int8" and cpu_has_fast_bf16()
+        self.fine_format = "bf16" if self.bf16_units else self.weights_format
         # With offload, one stage at a time owns the accelerator (streaming nests its preview inside coarse: RLock).
         self._offload_lock = threading.RLock()
         self._fingerprint = fingerprint  # of the (immutable) weights, computed once on demand
         self._fingerprint_lock = threading.Lock()
         if self.weights_format != "fp32":
             self.weights_fingerprint()  # of the original weights, so bundles name the checkpoint, not the copy
+            prefill = [bf16_prefill_plans(m) if self.bf16_units else None for m in (self.text_model, self.coarse_model)]
             self.text_model, self.coarse_model = (convert_weights(m, self.weights_format, inplace=models_are_mine)
                                                   for m in (self.text_model, self.coarse_model))
+            self.text_model.prefill_plans, self.coarse_model.prefill_plans = prefill
             self.fine_model = convert_weights(self.fine_model, self.fine_format, inplace=models_are_mine)
         for m in self._all_models():
             m.eval().requires_grad_(False).to("cpu" if self.offload else self.device)
@@ -112,8 +117,9 @@ class BarkPipeline:
         subfolders when present, else bert-base-multilingual-cased and facebook/encodec_24khz from the Hub.
         voices: where presets come from: a folder of Bark `.npz` files or a repo with speaker_embeddings/.
         precision: "exact" (fp32 on CPU, token-identical to the reference; bf16 autocast on GPUs that have it, as
-        the reference does), "fast" (int8 dynamic weights on CPU; on GPUs the same as "exact") or "bf16" (bf16
-        autocast on any device: for CPUs with AMX / AVX-512-BF16; slower than fp32 on CPUs without them).
+        the reference does), "fast" (int8 dynamic weights on CPU, with bf16 prefills and fine passes on CPUs with
+        bf16 matrix units; on GPUs the same as "exact") or "bf16" (bf16 autocast on any device: for CPUs with AMX /
+        AVX-512-BF16; slower than fp32 on CPUs without them).
         graphs: how decoding steps run (`graphs.Decoder`): "auto" (CUDA graphs on a CUDA device, else eager),
         "cuda", "off" (eager), "static" (the graphs' static-shape step without capture, any device) or "compile"
         (that step compiled by torch.compile, captured on CUDA; compiles on the first generation: slow, opt-in).
@@ -166,11 +172,11 @@ class BarkPipeline:
 
     @property
     def precision(self) -> str:
-        """"fp32" (token-exact with the reference on CPU), "int8-dynamic" (fast mode on CPU; "int8-dynamic, bf16 fine"
-        on CPUs with bf16 matrix units) or "bf16-autocast" (GPUs with bf16 in exact and fast mode, or
-        precision="bf16" on any device)."""
+        """"fp32" (token-exact with the reference on CPU), "int8-dynamic" (fast mode on CPU; "int8-dynamic, bf16
+        prefill and fine" on CPUs with bf16 matrix units) or "bf16-autocast" (GPUs with bf16 in exact and fast mode,
+        or precision="bf16" on any device)."""
         if self.weights_format == "int8":
-            return "int8-dynamic" + (", bf16 fine" if self.fine_format == "bf16" else "")
+            return "int8-dynamic" + (", bf16 prefill and fine" if self.bf16_units else "")
         return "fp32" if self.weights_format == "fp32" else "bf16-autocast"
 
     def weights_fingerprint(self) -> dict[str, str]:

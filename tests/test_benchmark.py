@@ -82,3 +82,18 @@ def test_overhead_benchmark_runs():
     lines = out.stdout.splitlines()
     assert [x.split(":")[0] for x in lines] == ["fp32", "int8", "graphed (CUDA graphs' host side, replay stubbed)"]
     assert all("ms per decoding step" in x for x in lines[:2]) and "ms per token" in lines[2]
+
+
+def test_fidelity_benchmark_runs(tmp_path, tiny_models):
+    write_suno_files(tmp_path, tiny_models)
+    write_tokenizer(tmp_path / "tokenizer")
+    write_codec(tmp_path / "codec")
+    out = subprocess.run([sys.executable, "-m", "benchmarks.fidelity", "--weights", str(tmp_path), "--seconds",
+                          "0.6"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("exact take:") and len(lines) == 5, lines
+    for line in lines[1:]:
+        assert line.startswith(("fast (int8):", "fast on CPUs with bf16 units")), line
+        kls = [float(v) for v in re.findall(r"KL (-?[\d.]+)", line)]
+        assert kls and all(k > -1e-6 for k in kls), line

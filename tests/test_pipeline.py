@@ -209,27 +209,65 @@ def test_unknown_precision_is_refused(model_dir):
         BarkPipeline.from_pretrained(str(model_dir), device="cpu", precision="int4")
 
 
-def test_fast_mode_runs_the_fine_passes_in_bf16_on_cpus_with_bf16_units(model_dir, fast_pipe, monkeypatch):
-    """On CPUs with AMX / AVX-512-BF16 (simulated here), fast mode keeps int8 for decoding and runs the
-    compute-bound fine passes in bf16: the same semantic and coarse tokens as int8 fast mode, its own fine tokens."""
+def test_fast_mode_runs_prefills_and_fine_passes_in_bf16_on_cpus_with_bf16_units(model_dir, fast_pipe, monkeypatch):
+    """On CPUs with AMX / AVX-512-BF16 (simulated here), fast mode keeps int8 for decoding and runs what is bound by
+    its matrix products in bf16: the fine passes, and the text and coarse models' prefills (into the fp32 cache the
+    int8 decoding steps read)."""
     import bark_core.pipeline as pipeline_module
     from bark_core.fidelity import stage_fidelity
     from bark_core.text import encode_text
 
     monkeypatch.setattr(pipeline_module, "cpu_has_fast_bf16", lambda: True)
     hybrid = BarkPipeline.from_pretrained(str(model_dir), device="cpu", precision="fast")
-    assert hybrid.precision == "int8-dynamic, bf16 fine" and fast_pipe.precision == "int8-dynamic"
+    assert hybrid.precision == "int8-dynamic, bf16 prefill and fine" and fast_pipe.precision == "int8-dynamic"
     assert hybrid.fine_model.transformer.h[0].mlp.c_fc.weight.dtype == torch.bfloat16
-    assert type(hybrid.coarse_model.transformer.h[0].mlp.c_fc) is not torch.nn.Linear  # int8
+    for model in (hybrid.text_model, hybrid.coarse_model):
+        assert type(model.transformer.h[0].mlp.c_fc) is not torch.nn.Linear  # int8 for decoding
+        assert len(model.prefill_plans) == model.config.n_layer
+    assert fast_pipe.coarse_model.prefill_plans is None
     a = hybrid.generate("Hello world", seed=2, max_duration_s=2)
-    b = fast_pipe.generate("Hello world", seed=2, max_duration_s=2)
-    assert np.array_equal(a.semantic_tokens, b.semantic_tokens) and np.array_equal(a.coarse_tokens, b.coarse_tokens)
-    assert a.fine_tokens.shape == b.fine_tokens.shape and 0 <= a.fine_tokens.min() <= a.fine_tokens.max() < 1024
-    assert np.array_equal(a.fine_tokens, hybrid.generate("Hello world", seed=2, max_duration_s=2).fine_tokens)
+    assert a.fine_tokens.shape[1] == a.coarse_tokens.shape[1] and 0 <= a.fine_tokens.min() <= a.fine_tokens.max() < 1024
+    again = hybrid.generate("Hello world", seed=2, max_duration_s=2)
+    assert all(np.array_equal(getattr(a, k), getattr(again, k)) for k in ("semantic_tokens", "coarse_tokens",
+                                                                         "fine_tokens"))
     final = [c.result for c in hybrid.stream("Hello world", seed=2, max_duration_s=2) if c.result is not None][0]
-    assert np.array_equal(final.fine_tokens, a.fine_tokens)
+    assert np.array_equal(final.coarse_tokens, a.coarse_tokens) and np.array_equal(final.fine_tokens, a.fine_tokens)
     exact = BarkPipeline.from_pretrained(str(model_dir), device="cpu")
     ref = exact.generate("Hello world", seed=2, max_duration_s=2)
     f = stage_fidelity(exact, hybrid, encode_text(exact.tokenizer, "Hello world"), ref.semantic_tokens,
                        ref.coarse_tokens, ref.fine_tokens)
     assert all(np.isfinite(v["kl"]) and v["kl"] >= -1e-6 for v in f.values())
+
+
+def test_a_bf16_prefill_fills_the_fp32_cache_that_int8_decoding_reads(tiny_models):
+    """The prefill runs the bf16 copies (and only the prefill: a decoding step runs the int8 layers), its keys and
+    values land in an fp32 cache, and the logits stay within bf16 rounding of the fp32 model's."""
+    from bark_core.loading import bf16_prefill_plans, quantize_int8
+    from bark_core.model import KVCache
+
+    fp32 = tiny_models["coarse"].eval()
+    hybrid = quantize_int8(fp32)
+    hybrid.prefill_plans = bf16_prefill_plans(fp32)
+    x = torch.randint(0, 1000, (1, 60), generator=torch.Generator().manual_seed(0))
+    bf16_products = []
+    real_linear = torch.nn.functional.linear
+
+    def spy(inp, weight, bias=None):
+        bf16_products.append(weight.dtype == torch.bfloat16)
+        return real_linear(inp, weight, bias)
+
+    with torch.inference_mode():
+        cache, ref_cache = KVCache(fp32.config, 1, 80, "cpu"), KVCache(fp32.config, 1, 80, "cpu")
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(torch.nn.functional, "linear", spy)
+            logits = hybrid(x, cache=cache)
+            assert len(bf16_products) >= 4 * fp32.config.n_layer and all(bf16_products[: 4 * fp32.config.n_layer])
+            bf16_products.clear()
+            step = hybrid(x[:, :1], cache=cache, start=60)
+            assert not any(bf16_products)  # the decoding step: int8 kernels only
+        ref = fp32(x, cache=ref_cache)
+        ref_step = fp32(x[:, :1], cache=ref_cache, start=60)
+    assert cache.kv.dtype == torch.float32
+    scale = ref.abs().max()
+    assert (logits - ref).abs().max() < 0.05 * scale and (step - ref_step).abs().max() < 0.05 * scale
+    assert (cache.k[:, :, :, :61] - ref_cache.k[:, :, :, :61]).abs().max() < 0.05 * ref_cache.k.abs().max()
