@@ -26,4 +26,7 @@ __all__ = [
 # AMX / AVX-512-BF16 runs its fine passes in bf16. CPUs without them: the same takes as 0.3.1.
 # 0.4.1: graphs="compile" (opt-in: the graphed step through torch.compile); a torch.Generator on another device than
 # the pipeline's is refused with a clear message. Default takes unchanged.
-__version__ = "0.4.1"
+# 0.5.0: fast mode on CPUs with AMX / AVX-512-BF16 also runs the text and coarse prefills in bf16 (its takes of a seed
+# differ from 0.4.1's there; other CPUs: the same takes); the KV cache holds keys and values in one tensor (same
+# takes); `bark_core.studio`: the app's request logic, usable without Gradio.
+__version__ = "0.5.0"
