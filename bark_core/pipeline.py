@@ -44,13 +44,7 @@ from .longform import LongFormSettings
 from .presets import PresetStore
 from .result import BarkResult
 from .sampling import StageStreams, check_generator, stage_streams
-from .stages import (
-    Progress,
-    generate_semantic,
-    generate_semantic_takes,
-    report,
-    require_speech,
-)
+from .stages import Progress, generate_semantic, generate_semantic_takes, report, require_speech
 from .streaming import StreamChunk, StreamSettings, stream_take
 from .text import encode_text
 from .voices import Voice
