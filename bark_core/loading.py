@@ -165,7 +165,7 @@ def bf16_prefill_plans(model: torch.nn.Module) -> list:
     from .model import BlockPlan, kernel, norm_kernel
 
     def bf16(layer: torch.nn.Module):
-        return kernel(copy.deepcopy(layer).to(torch.bfloat16))
+        return kernel(copy.deepcopy(layer).to(torch.bfloat16).requires_grad_(False))
 
     return [BlockPlan(norm_kernel(b.ln_1), bf16(b.attn.c_attn), bf16(b.attn.c_proj), norm_kernel(b.ln_2),
                       bf16(b.mlp.c_fc), bf16(b.mlp.c_proj), b.attn.n_head, b.attn.causal) for b in model.transformer.h]
