@@ -64,7 +64,7 @@ KERNEL_KINDS = (  # (kind, substrings of kernel or op names), first match wins
     ("views (CPU only)", ("aten::view", "aten::select", "aten::slice", "aten::permute", "aten::transpose",
                           "aten::unbind", "aten::as_strided", "aten::alias", "aten::unsqueeze", "aten::expand",
                           "aten::_unsafe_view", "aten::t")),
-    ("attention", ("fmha", "flash", "attention", "attn")),
+    ("attention", ("fmha", "flash", "attention", "attn", "sdpa", "cudnn")),
     ("matrix products", ("gemm", "gemv", "cublas", "cutlass", "sm80_", "sm90_", "splitk", "linear", "addmm", "mm")),
     ("layer norm", ("layer_norm", "layernorm")),
     ("cache write", ("index_copy", "indexcopy", "index_put")),
