@@ -69,6 +69,10 @@ def js_insert(cue: str) -> str:
     }}"""
 
 
+def cells_text(n: int) -> str:
+    return f"{n} cell" if n == 1 else f"{n} cells"
+
+
 class GridTab:
     """The Evaluate tab: one text per row, one setting per column, each cell a take to hear, rate and keep."""
 
@@ -122,7 +126,7 @@ class GridTab:
         visible = [gr.update(visible=i < len(cells)) for i in range(MAX_CELLS)]
         done: list[dict] = []
         filled = [None] * (4 * MAX_CELLS)  # every cell's outputs, sent whole at the end (for API callers)
-        yield [f"Generating {len(cells)} cells…", done, *empty, *visible]
+        yield [f"Generating {cells_text(len(cells))}…", done, *empty, *visible]
         for i, cell in enumerate(cells):
             updates = list(empty)  # while filling, only the new cell is sent: players already heard stay as they are
             try:
@@ -130,7 +134,7 @@ class GridTab:
             except ValueError as e:
                 filled[4 * i + 1] = updates[4 * i + 1] = f"⚠️ {e}"
             yield [f"{len(done)} of {len(cells)} cells done", done, *updates, *[gr.skip()] * MAX_CELLS]
-        yield [f"Done: {len(done)} cells. Rate them, then download the ratings.", done, *filled,
+        yield [f"Done: {cells_text(len(done))}. Rate them, then download the ratings.", done, *filled,
                *[gr.skip()] * MAX_CELLS]
 
     def _cell(self, i: int, cell: Cell, axis: str, done: list) -> list:

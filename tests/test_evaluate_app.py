@@ -85,7 +85,7 @@ def test_temperature_and_model_axes(client, model_dir, axis, kw, label):  # noqa
     kw = {**kw, "models": [str(model_dir)]} if axis == "model" else kw
     out = grid(client, model_dir, lines="Hello world.", axis=axis, **kw)
     n = 2 if axis == "temperature" else 1
-    assert out[0].startswith(f"Done: {n} cells") and label in out[2 + 4 * (n - 1)]
+    assert out[0].startswith(f"Done: {n} cell{'s' if n > 1 else ''}.") and label in out[2 + 4 * (n - 1)]
 
 
 def test_a_full_disk_leaves_the_grid_cells_playable(client, model_dir, monkeypatch):  # noqa: F811
@@ -97,5 +97,5 @@ def test_a_full_disk_leaves_the_grid_cells_playable(client, model_dir, monkeypat
     monkeypatch.setattr(BarkResult, "save_wav", full)
     out = grid(client, model_dir, lines="Hello world.", voices=["announcer"])
     wav, info, _strip, bundle = out[1:5]
-    assert out[0].startswith("Done: 1 cells") and "could not be saved for download" in info and bundle is None
+    assert out[0].startswith("Done: 1 cell.") and "could not be saved for download" in info and bundle is None
     assert sf.read(wav)[0].size > 0  # the take still plays (sent as samples)
