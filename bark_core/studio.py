@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from .longform import LongFormSettings, plan_chunks, split_text
 from .result import BarkResult
 from .stages import GenerationCancelled
 from .text import check_text, estimate_seconds, tokenize
+
+if TYPE_CHECKING:
+    from .pipeline import BarkPipeline
 
 MAX_TAKES = 4  # takes per request in the app (one batch)
 # Each stage's share of a take's progress bar: roughly where the time goes on a CPU.
@@ -64,7 +68,7 @@ def _whole(value) -> bool:
         return False
 
 
-def run_request(pipe, text: str, voice, language: str, kw: dict, n_takes: int,
+def run_request(pipe: BarkPipeline, text: str, voice, language: str, kw: dict, n_takes: int,
                 on_audio: Callable[[np.ndarray], None] | None, progress: Callable[[float, str], None],
                 cancel: threading.Event, long: LongFormSettings) -> list[BarkResult]:
     """The takes of one request: a batch of takes, a live stream (`on_audio` gets each float32 chunk), or long-form
@@ -132,7 +136,7 @@ def text_summary(text: str, tokenizer, language: str, long: LongFormSettings) ->
     return f"{approx}{count(norm)} BERT tokens · ≈{seconds:.1f} s of speech{parts}", rows
 
 
-def save_take(out_dir: Path, pipe, result: BarkResult, voice, language: str,
+def save_take(out_dir: Path, pipe: BarkPipeline, result: BarkResult, voice, language: str,
               long: LongFormSettings) -> tuple[dict, str | None]:
     """Write a take's downloads under a fresh id: WAV, reproducibility bundle, tokens, and the take as a voice.
 
