@@ -6,7 +6,6 @@ import contextlib
 import dataclasses
 import secrets
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,8 @@ import torch
 
 from . import constants as C
 from . import loading
-from .coarse import generate_coarse, generate_coarse_takes
+from .cascade import run_takes
+from .coarse import generate_coarse
 from .config import (
     DEFAULT_VOICES_REPO,
     CoarseSettings,
@@ -44,12 +44,12 @@ from .longform import LongFormSettings
 from .presets import PresetStore
 from .result import BarkResult
 from .sampling import StageStreams, check_generator, stage_streams
-from .stages import Progress, generate_semantic, generate_semantic_takes, report, require_speech
+from .stages import Progress, generate_semantic
 from .streaming import StreamChunk, StreamSettings, stream_take
 from .text import encode_text
 from .voices import Voice
 
-MAX_TAKES = 8  # takes decoded in one batch
+MAX_BATCH_TAKES = 8  # takes decoded in one batch
 
 
 VoiceLike = Voice | str | Path | None
@@ -287,13 +287,14 @@ class BarkPipeline:
         so a take there is close to, not equal to, the single generation with its seed.
         """
         stages = StageSettings.build(text_temp, waveform_temp, fine_temp, top_k, top_p, min_eos_p, max_duration_s)
-        if isinstance(n_takes, bool) or not isinstance(n_takes, (int, np.integer)) or not 1 <= n_takes <= MAX_TAKES:
-            raise ValueError(f"n_takes must be a whole number from 1 to {MAX_TAKES}; got {n_takes!r}")
+        whole = isinstance(n_takes, (int, np.integer)) and not isinstance(n_takes, bool)
+        if not whole or not 1 <= n_takes <= MAX_BATCH_TAKES:
+            raise ValueError(f"n_takes must be a whole number from 1 to {MAX_BATCH_TAKES}; got {n_takes!r}")
         seed = secrets.randbelow(2**32) if seed is None else check_seed(seed)
         check_seed(seed + n_takes - 1)
         encode_text(self.tokenizer, text)
         v = self.resolve_voice(voice)
-        takes = self.run_takes(text, v, stages, [self.make_streams(seed + i) for i in range(n_takes)], progress)
+        takes = run_takes(self, text, v, stages, [self.make_streams(seed + i) for i in range(n_takes)], progress)
         settings = self.describe(text, v, stages)
         if n_takes > 1:
             settings["takes"] = n_takes  # in fast mode a take depends on its batch; reproduce() needs the size
@@ -322,42 +323,7 @@ class BarkPipeline:
     def run_cascade(self, text: str, v: Voice | None, stages: StageSettings, streams: StageStreams,
                     progress: Progress | None = None) -> BarkResult:
         """All four stages for validated inputs, each drawing from its stream in `streams`."""
-        return self.run_takes(text, v, stages, [streams], progress)[0]
-
-    def run_takes(self, text: str, v: Voice | None, stages: StageSettings, streams: list[StageStreams],
-                  progress: Progress | None = None) -> list[BarkResult]:
-        """One take per `StageStreams`: semantic and coarse decode all takes as one batch; fine and the codec run
-        take by take (they are compute-bound, and each take has its own length). Timings are the batch's."""
-        ids = encode_text(self.tokenizer, text)
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
-        with _timed(timings, "semantic"), self._running(self.text_model):
-            semantic = generate_semantic_takes(self.text_model, ids, None if v is None else v.semantic_prompt,
-                                               stages.semantic, [s.semantic for s in streams], progress,
-                                               self.row_exact, graphs=self.graphs)
-        require_speech(semantic)
-        with _timed(timings, "coarse"), self._running(self.coarse_model):
-            coarse = generate_coarse_takes(self.coarse_model, semantic,
-                                           None if v is None else (v.semantic_prompt, v.coarse_prompt),
-                                           stages.coarse, [s.coarse for s in streams], progress, self.row_exact,
-                                           reuse_prefix=not self.row_exact, graphs=self.graphs)
-        fine, audio = self.finish(coarse, v, stages, [s.fine for s in streams], progress, timings)
-        timings["total"] = time.perf_counter() - t0
-        return [BarkResult(a, s, c, f, None, dict(timings)) for a, s, c, f in zip(audio, semantic, coarse, fine,
-                                                                                   strict=True)]
-
-    def finish(self, coarse: list[np.ndarray], v: Voice | None, stages: StageSettings, gens: list[torch.Generator],
-               progress: Progress | None, timings: dict[str, float]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Fine codes (8, T_i) and audio of each take's coarse codes (2, T_i), take by take (compute-bound, and
-        each take has its own length), timing "fine" and "decode" into `timings`."""
-        with _timed(timings, "fine"), self._running(self.fine_model):
-            fine = [generate_fine(self.fine_model, c, None if v is None else v.fine_prompt, stages.fine, g, progress)
-                    for c, g in zip(coarse, gens, strict=True)]
-        with _timed(timings, "decode"), self._running(self.codec):
-            report(progress, "decode", 0, 1)
-            audio = [decode_codes(self.codec, f) for f in fine]
-            report(progress, "decode", 1, 1)
-        return fine, audio
+        return run_takes(self, text, v, stages, [streams], progress)[0]
 
     @property
     def row_exact(self) -> bool:
@@ -383,10 +349,3 @@ class BarkPipeline:
                              stages=StageSettings.build(text_temp, waveform_temp, fine_temp, top_k, top_p, min_eos_p,
                                                         max_duration_s),
                              seed=secrets.randbelow(2**32) if seed is None else check_seed(seed), progress=progress)
-
-
-@contextlib.contextmanager
-def _timed(timings: dict[str, float], key: str) -> Iterator[None]:
-    t = time.perf_counter()
-    yield
-    timings[key] = time.perf_counter() - t

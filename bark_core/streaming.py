@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import constants as C
+from .cascade import finish
 from .coarse import coarse_windows
 from .config import FineSettings, StageSettings
 from .fine import decode_codes, generate_fine
@@ -143,7 +144,7 @@ def stream_take(pipe, text: str, voice: Voice | None, stages: StageSettings, see
                          - (feed.seconds - semantic_before))
     if coarse.shape[1] > preview.fine.shape[1]:  # the held-back tail
         yield preview.chunk(coarse, coarse.shape[1], timings, t0)
-    (fine,), (audio,) = pipe.finish([coarse], voice, stages, [streams.fine], progress, timings)
+    (fine,), (audio,) = finish(pipe, [coarse], voice, stages, [streams.fine], progress, timings)
     timings["total"] = time.perf_counter() - t0
     (semantic,) = feed.arrays()
     result = BarkResult(audio, semantic, coarse, fine, seed, timings)
