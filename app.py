@@ -25,7 +25,7 @@ from bark_core.language import LanguageDetector, language_advice
 from bark_core.longform import LongFormSettings
 from bark_core.plots import mini_strip, token_figure
 from bark_core.registry import Pipelines, StopSignals
-from bark_core.studio import MAX_TAKES, overall_progress
+from bark_core.studio import APP_MAX_TAKES, overall_progress
 from bark_core.text import estimate_seconds
 from bark_core.voices import presets_for
 
@@ -44,7 +44,7 @@ NO_VOICE = "none — let Bark invent a speaker"
 LANGUAGES = json.loads((ROOT / "voices" / "catalog.json").read_text(encoding="utf-8"))["languages"]
 LANG_CHOICES = [("any language", "any")] + [(f"{name} ({code})", code) for code, name in LANGUAGES.items()]
 MAX_HISTORY = 50
-N_OUTPUTS = 13 + MAX_TAKES - 1  # generate's outputs before the live preview
+N_OUTPUTS = 13 + APP_MAX_TAKES - 1  # generate's outputs before the live preview
 LONG = LongFormSettings()
 run_request = gpu(studio.run_request)  # on a ZeroGPU Space, a GPU is held only while a request runs
 
@@ -142,7 +142,7 @@ class GridTab:
         pipe = self.pipelines.get(s.pop("model"))
         voice = s.pop("voice")
         result = pipe.generate_long(cell.text, voice=voice, language="en", settings=LONG, **s)
-        files, error = studio.save_take(self.out_dir, pipe, result, voice, "en", LONG)
+        files, error = studio.save_take(self.out_dir, pipe, result, voice, "en", LONG, extras=False)
         label = voice if isinstance(voice, str) or voice is None else voice.name
         done.append(evaluation.cell_record(i, cell, axis, label or NO_VOICE, pipe.name, result.seed,
                                            result.duration_s, result.rtf))
@@ -343,7 +343,7 @@ class Studio:
                            result.semantic_starts, result.frame_starts, result.sample_starts)
         others = [gr.update(value=o["wav"], visible=True, label=f"take {i + 2} · seed {o['settings']['seed']} · "
                             f"{o['duration']:.1f} s") for i, o in enumerate(takes[1:])]
-        others += [gr.update(value=None, visible=False) for _ in range(MAX_TAKES - 1 - len(others))]  # not [x] * n:
+        others += [gr.update(value=None, visible=False) for _ in range(APP_MAX_TAKES - 1 - len(others))]  # not [x] * n:
         # Gradio takes each update's value out as it sends it, so one shared dict would lose it
         return ((result.sample_rate, result.audio), take["wav"], take["npz"], take["tokens"], timing,
                 take["settings"], fig, history, history_rows(history),
@@ -476,7 +476,7 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                                               "on CPU (bf16 on a GPU), over 2x faster than exact on a CPU, close to "
                                               "it, and the live preview starts sooner")
                 with gr.Row():
-                    n_takes = gr.Slider(1, MAX_TAKES, value=1, step=1, label="takes",
+                    n_takes = gr.Slider(1, APP_MAX_TAKES, value=1, step=1, label="takes",
                                         info="variations (seeds s, s+1, …) made together in one batch")
                     live = gr.Checkbox(live_ok, label="play while generating", interactive=live_ok,
                                        info="a live preview of one take; the Result is the full-quality take"
@@ -490,7 +490,7 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                 audio = gr.Audio(label="Result", autoplay=False, interactive=False, elem_id="bark-audio")
                 with gr.Row():
                     other_takes = [gr.Audio(interactive=False, autoplay=False, visible=False,
-                                            elem_id=f"bark-take-{i + 2}") for i in range(MAX_TAKES - 1)]
+                                            elem_id=f"bark-take-{i + 2}") for i in range(APP_MAX_TAKES - 1)]
                 timing = gr.Markdown(elem_id="bark-timing")
                 with gr.Row():
                     wav_file = gr.DownloadButton("⬇ WAV", elem_id="bark-wav")

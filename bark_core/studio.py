@@ -26,7 +26,7 @@ from .text import check_text, estimate_seconds, tokenize
 if TYPE_CHECKING:
     from .pipeline import BarkPipeline
 
-MAX_TAKES = 4  # takes per request in the app (one batch)
+APP_MAX_TAKES = 4  # takes per request in the app (one batch; the engine allows up to pipeline.MAX_BATCH_TAKES)
 # Each stage's share of a take's progress bar: roughly where the time goes on a CPU.
 STAGE_SPAN = {"semantic": (0.0, 0.25), "coarse": (0.25, 0.8), "fine": (0.8, 0.95), "decode": (0.95, 1.0)}
 CHARS_PER_TOKEN = 3.5  # a rough BERT-token count when the model's tokenizer is not loaded yet
@@ -54,9 +54,9 @@ def sampling_settings(text_temp: float, waveform_temp: float, fine_temp: float, 
 
 
 def check_takes(n_takes) -> int:
-    """The number of takes asked for, checked: a whole number in 1..MAX_TAKES."""
-    if not _whole(n_takes) or not 1 <= int(n_takes) <= MAX_TAKES:
-        raise ValueError(f"takes must be a whole number from 1 to {MAX_TAKES}; got {n_takes!r}")
+    """The number of takes asked for, checked: a whole number in 1..APP_MAX_TAKES."""
+    if not _whole(n_takes) or not 1 <= int(n_takes) <= APP_MAX_TAKES:
+        raise ValueError(f"takes must be a whole number from 1 to {APP_MAX_TAKES}; got {n_takes!r}")
     return int(n_takes)
 
 
@@ -137,8 +137,9 @@ def text_summary(text: str, tokenizer, language: str, long: LongFormSettings) ->
 
 
 def save_take(out_dir: Path, pipe: BarkPipeline, result: BarkResult, voice, language: str,
-              long: LongFormSettings) -> tuple[dict, str | None]:
-    """Write a take's downloads under a fresh id: WAV, reproducibility bundle, tokens, and the take as a voice.
+              long: LongFormSettings, extras: bool = True) -> tuple[dict, str | None]:
+    """Write a take's downloads under a fresh id: WAV, reproducibility bundle, and with `extras` its tokens and
+    the take as a voice (the Evaluate grid offers only the first two).
 
     Returns ({"id", "voice", "wav", "bundle", "tokens", "npz"}, error): the paths are None for what could not be
     written, with `error` saying why (e.g. a full disk) — the take itself is never lost for that. A take too
@@ -146,7 +147,7 @@ def save_take(out_dir: Path, pipe: BarkPipeline, result: BarkResult, voice, lang
     """
     take_id = uuid.uuid4().hex[:8]
     try:
-        take_voice = result.to_voice(name=f"take-{take_id}")
+        take_voice = result.to_voice(name=f"take-{take_id}") if extras else None
     except ValueError:
         take_voice = None
     files = dict(wav=None, bundle=None, tokens=None, npz=None)
@@ -155,7 +156,8 @@ def save_take(out_dir: Path, pipe: BarkPipeline, result: BarkResult, voice, lang
         files["wav"] = str(result.save_wav(out_dir / f"bark-{take_id}.wav"))
         files["bundle"] = str(write_bundle(out_dir / f"bark-take-{take_id}.zip", pipe, result, voice, language,
                                            long))
-        files["tokens"] = str(result.save_tokens(out_dir / f"bark-tokens-{take_id}.npz"))
+        if extras:
+            files["tokens"] = str(result.save_tokens(out_dir / f"bark-tokens-{take_id}.npz"))
         if take_voice is not None:
             files["npz"] = str(take_voice.save(out_dir / f"bark-voice-{take_id}.npz"))
     except OSError as e:

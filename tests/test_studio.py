@@ -146,6 +146,13 @@ def test_save_take_writes_every_download(tmp_path, pipe):
         assert files[key].endswith(suffix) and files["id"] in files[key] and (tmp_path / files[key]).is_file()
 
 
+def test_save_take_without_extras_writes_only_the_wav_and_bundle(tmp_path, pipe):
+    result = pipe.generate("Hello.", voice=None, seed=1, max_duration_s=0.5)
+    files, error = studio.save_take(tmp_path, pipe, result, None, "en", LONG, extras=False)
+    assert error is None and files["voice"] is None and files["tokens"] is None and files["npz"] is None
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".wav", ".zip"]
+
+
 def test_grid_cells_become_rated_rows():
     cell = Cell(row=1, column=0, text="Hi.", value="0.5", settings=dict(
         text_temp=0.5, waveform_temp=0.5, fine_temp=0.5, top_k=None, top_p=None, min_eos_p=0.2))
