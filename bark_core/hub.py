@@ -2,12 +2,19 @@
 
 Downloads go through huggingface_hub, so its cache, `HF_HUB_OFFLINE` and `local_files_only` apply. Every
 failure to obtain a file becomes a `ModelFilesUnavailable` naming the repo, the file and the local fallback.
+
+Before each download a TCP connection to the Hub's host is tried (`HubOptions.probe_timeout_s`): when none opens,
+the file is taken from the cache or the failure is reported at once. Without the probe huggingface_hub retries an
+unreachable host for ~24 s per file (a voice picked in the app while offline would hang that long).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import socket
+import urllib.request
+from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .config import DEFAULT_CODEC, DEFAULT_TOKENIZER, PRESETS
 
@@ -38,12 +45,46 @@ class HubOptions:
     local_files_only: bool = False
     revision: str | None = None
     token: str | bool | None = None
+    probe_timeout_s: float | None = 3.0  # None: no probe (huggingface_hub's own retries decide)
 
 
-def _unavailable(repo_id: str, what: str, err: Exception, opts: HubOptions) -> ModelFilesUnavailable:
+def hub_host() -> tuple[str, int]:
+    """The (host, port) huggingface_hub downloads from (`HF_ENDPOINT`, huggingface.co by default)."""
+    from huggingface_hub import constants
+
+    url = urlsplit(constants.ENDPOINT)
+    return url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
+
+
+def hub_reachable(timeout_s: float) -> bool:
+    """Whether a TCP connection to the Hub's host opens within `timeout_s`. True when a proxy is configured
+    (only the proxy can tell) or huggingface_hub is offline anyway (`HF_HUB_OFFLINE`: it won't connect)."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE or {"https", "http", "all"} & set(urllib.request.getproxies()):
+        return True
+    try:
+        socket.create_connection(hub_host(), timeout=timeout_s).close()
+        return True
+    except OSError:
+        return False
+
+
+def _reachable_options(opts: HubOptions) -> tuple[HubOptions, bool]:
+    """`opts`, made cache-only when the probe finds the Hub unreachable; and whether it did."""
+    if opts.local_files_only or opts.probe_timeout_s is None or hub_reachable(opts.probe_timeout_s):
+        return opts, False
+    return replace(opts, local_files_only=True), True
+
+
+def _unavailable(repo_id: str, what: str, err: Exception, opts: HubOptions,
+                 unreachable: bool = False) -> ModelFilesUnavailable:
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
 
-    if isinstance(err, LocalEntryNotFoundError) or opts.local_files_only:
+    if unreachable:
+        host, port = hub_host()
+        why = f"it is not in the local cache and the Hub ({host}:{port}) could not be reached (no connection?)"
+    elif isinstance(err, LocalEntryNotFoundError) or opts.local_files_only:
         why = "it is not in the local cache and downloads are off (offline mode or no connection)"
     elif isinstance(err, EntryNotFoundError):
         why = "the repo has no such file"
@@ -59,23 +100,25 @@ def hub_file(repo_id: str, filename: str, opts: HubOptions) -> Path:
     """Download (or take from cache) one file of a Hub repo."""
     from huggingface_hub import hf_hub_download
 
+    opts, unreachable = _reachable_options(opts)
     try:
         return Path(hf_hub_download(repo_id, filename, cache_dir=opts.cache_dir, revision=opts.revision,
                                     local_files_only=opts.local_files_only, token=opts.token))
     except Exception as err:  # noqa: BLE001 - every Hub failure becomes one readable message
-        raise _unavailable(repo_id, filename, err, opts) from err
+        raise _unavailable(repo_id, filename, err, opts, unreachable) from err
 
 
 def hub_snapshot(repo_id: str, patterns: list[str], opts: HubOptions, what: str) -> Path:
     """Download (or take from cache) the files of a repo matching `patterns`; returns the snapshot folder."""
     from huggingface_hub import snapshot_download
 
+    opts, unreachable = _reachable_options(opts)
     try:
         return Path(snapshot_download(repo_id, allow_patterns=patterns, cache_dir=opts.cache_dir,
                                       revision=opts.revision, local_files_only=opts.local_files_only,
                                       token=opts.token))
     except Exception as err:  # noqa: BLE001
-        raise _unavailable(repo_id, what, err, opts) from err
+        raise _unavailable(repo_id, what, err, opts, unreachable) from err
 
 
 @dataclass(frozen=True)

@@ -174,6 +174,65 @@ def test_unreachable_hub_message(tmp_path):
     assert "local folder" in out
 
 
+def cached_hub_file(cache: Path, repo: str, filename: str) -> Path:
+    """A file as huggingface_hub's cache holds it (refs/main -> snapshots/<commit>/filename)."""
+    commit = "0" * 40
+    folder = cache / f"models--{repo.replace('/', '--')}"
+    (folder / "refs").mkdir(parents=True)
+    (folder / "refs" / "main").write_text(commit)
+    (folder / "snapshots" / commit).mkdir(parents=True)
+    path = folder / "snapshots" / commit / filename
+    path.write_text("x")
+    return path
+
+
+def test_an_unreachable_hub_answers_from_the_cache_or_fails_at_once(tmp_path, monkeypatch):
+    """The probe finds no connection: the download runs cache-only (no ~24 s of retries), so a cached file is
+    found and a missing one is reported as the Hub being unreachable."""
+    import huggingface_hub
+
+    from bark_core import hub
+
+    def no_connection(address, timeout=None):
+        raise OSError(101, "Network is unreachable")
+
+    calls = []
+    real = huggingface_hub.hf_hub_download
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *a, **kw: calls.append(kw) or real(*a, **kw))
+    monkeypatch.setattr(hub.socket, "create_connection", no_connection)
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    cached = cached_hub_file(tmp_path, "suno/bark", "text.pt")
+    opts = HubOptions(cache_dir=str(tmp_path))
+    assert hub.hub_file("suno/bark", "text.pt", opts) == cached
+    with pytest.raises(ModelFilesUnavailable, match=r"not in the local cache and the Hub \(huggingface.co:443\) "
+                                                    r"could not be reached") as e:
+        hub.hub_file("suno/bark", "coarse.pt", opts)
+    assert "coarse.pt" in str(e.value) and "local folder" in str(e.value)
+    assert [kw["local_files_only"] for kw in calls] == [True, True]
+    # A proxy may reach what a direct connection cannot: then the probe leaves it to huggingface_hub.
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    assert hub.hub_reachable(1.0)
+
+
+def test_the_hub_probe_connects_to_the_configured_endpoint(monkeypatch):
+    import socket
+
+    import huggingface_hub
+
+    from bark_core import hub
+
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+        assert hub.hub_host() == ("127.0.0.1", port) and hub.hub_reachable(2.0)
+    assert not hub.hub_reachable(2.0)  # the server is gone: refused
+
+
 @pytest.mark.parametrize("bad", ["", "../nope/x/y", 42])
 def test_bad_model_argument(bad):
     with pytest.raises(ValueError, match="model"):
