@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .loading import TRANSFORMERS_LOCK
 from .longform import LongFormSettings
 from .result import BarkResult
 from .voices import Voice, read_npz
@@ -33,9 +34,11 @@ SAMPLING_KEYS = ("text_temp", "waveform_temp", "fine_temp", "top_k", "top_p", "m
 
 def versions() -> dict[str, str]:
     import torch
-    import transformers
 
     from . import __version__
+
+    with TRANSFORMERS_LOCK:
+        import transformers
 
     return {"bark_core": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
             "numpy": np.__version__, "python": platform.python_version()}

@@ -20,7 +20,7 @@ from . import constants as C
 from .audio import Recording, prepare_clip, read_recording, resample
 from .checkpoints import safe_torch_load
 from .hub import HubOptions, hub_file
-from .loading import load_transformers_model
+from .loading import TRANSFORMERS_LOCK, load_transformers_model
 from .voices import Voice
 
 HUBERT_SAMPLE_RATE = 16_000
@@ -131,7 +131,8 @@ class VoiceCloner:
     def from_pretrained(cls, codec: nn.Module, *, hubert: str | Path = DEFAULT_HUBERT,
                         quantizer: str | Path = DEFAULT_QUANTIZER, device: str = "cpu",
                         hub: HubOptions | None = None) -> VoiceCloner:
-        from transformers import HubertConfig, HubertModel
+        with TRANSFORMERS_LOCK:
+            from transformers import HubertConfig, HubertModel
 
         hub = hub or HubOptions()
         model = load_transformers_model(HubertModel, HubertConfig, hubert, hub, "HuBERT")

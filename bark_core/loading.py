@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import torch
@@ -11,6 +12,12 @@ from .checkpoints import MODEL_KINDS, load_hf_models, load_suno_checkpoint, safe
 from .config import DEFAULT_CODEC, DEFAULT_VOICES_REPO
 from .hub import CODEC_PATTERNS, TOKENIZER_PATTERNS, HubOptions, ModelSource, local_or_hub
 from .presets import EMBEDDINGS_INDEX
+
+# transformers' lazy top-level module is not safe for first imports from two threads at once: the app's token
+# counter loading the tokenizer while a generation loads the codec failed with "ImportError: cannot import name
+# 'EncodecConfig' from 'transformers'" (3 fresh processes in 4 here). Every import from transformers and every load
+# through it holds this lock; loads happen once per part, so serializing them costs nothing that matters.
+TRANSFORMERS_LOCK = threading.RLock()
 
 
 def load_models(source: ModelSource) -> tuple[dict[str, torch.nn.Module], torch.nn.Module | None]:
@@ -22,9 +29,10 @@ def load_models(source: ModelSource) -> tuple[dict[str, torch.nn.Module], torch.
     models, codec_state, codec_config = load_hf_models(source.hf_dir)
     codec = None
     if codec_state and source.codec is None:
-        from transformers import EncodecConfig, EncodecModel
+        with TRANSFORMERS_LOCK:
+            from transformers import EncodecConfig, EncodecModel
 
-        codec = EncodecModel(EncodecConfig(**codec_config))
+            codec = EncodecModel(EncodecConfig(**codec_config))
         missing, unexpected = codec.load_state_dict(codec_state, strict=False)
         if missing or unexpected:
             raise ValueError(f"codec weights in {source.hf_dir} do not match its codec_config: missing "
@@ -35,11 +43,12 @@ def load_models(source: ModelSource) -> tuple[dict[str, torch.nn.Module], torch.
 
 def load_tokenizer(ref: str | Path, hub: HubOptions):
     """The BERT tokenizer (bert-base-multilingual-cased by default) from a local folder or the Hub."""
-    from transformers import BertTokenizer
-
     folder = local_or_hub(ref, TOKENIZER_PATTERNS, hub, "the tokenizer files (vocab.txt)")
     try:
-        return BertTokenizer.from_pretrained(str(folder), local_files_only=True)
+        with TRANSFORMERS_LOCK:
+            from transformers import BertTokenizer
+
+            return BertTokenizer.from_pretrained(str(folder), local_files_only=True)
     except (OSError, ValueError, TypeError) as e:
         raise ValueError(f"tokenizer folder {folder} could not be loaded: expected a BERT vocab.txt ({e})") from None
 
@@ -55,8 +64,9 @@ def load_transformers_model(model_cls, config_cls, ref: str | Path, hub: HubOpti
     if not weights.exists() and not Path(ref).expanduser().is_dir():  # a Hub repo with only .bin weights
         folder = local_or_hub(ref, [*patterns, "pytorch_model.bin"], hub, f"the {what} weights")
     try:
-        config = config_cls.from_pretrained(str(folder), local_files_only=True)
-        model = model_cls(config)
+        with TRANSFORMERS_LOCK:
+            config = config_cls.from_pretrained(str(folder), local_files_only=True)
+            model = model_cls(config)
         state = load_file(weights) if weights.exists() else safe_torch_load(folder / "pytorch_model.bin")
         model.load_state_dict(state, strict=True)
     except (OSError, ValueError, TypeError, RuntimeError) as e:
@@ -66,7 +76,8 @@ def load_transformers_model(model_cls, config_cls, ref: str | Path, hub: HubOpti
 
 def load_codec(ref: str | Path | None, hub: HubOptions) -> torch.nn.Module:
     """EnCodec 24 kHz through transformers.EncodecModel, from a local folder or the Hub."""
-    from transformers import EncodecConfig, EncodecModel
+    with TRANSFORMERS_LOCK:
+        from transformers import EncodecConfig, EncodecModel
 
     codec = load_transformers_model(EncodecModel, EncodecConfig, ref or DEFAULT_CODEC, hub, "EnCodec 24 kHz codec")
     if codec.config.sampling_rate != C.SAMPLE_RATE:

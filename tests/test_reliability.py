@@ -364,3 +364,61 @@ def test_three_clients_no_crosstalk_and_busy_message(server):
     assert check_alone(server["url"], load["results"]) == []
     messages = busy_answer(server["url"], queue_size=6)
     assert messages and all("Queue is full" in m for m in messages)
+
+
+
+RACE = """
+import sys, threading
+from bark_core.hub import HubOptions
+from bark_core.loading import load_codec, load_tokenizer
+folder = sys.argv[1]
+errors, barrier = [], threading.Barrier(2)
+def run(fn, *args):
+    barrier.wait()
+    try:
+        fn(*args)
+    except Exception as e:
+        errors.append(repr(e))
+threads = [threading.Thread(target=run, args=(load_tokenizer, folder + "/tokenizer", HubOptions())),
+           threading.Thread(target=run, args=(load_codec, folder + "/codec", HubOptions()))]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print("ERRORS", errors)
+"""
+
+
+def test_tokenizer_and_codec_load_at_once_from_two_threads(model_dir):
+    """The app's token counter loads the tokenizer while the first generation loads the codec: in a fresh process
+    both import from transformers at once, which raced in transformers' lazy module (ImportError: cannot import
+    name 'EncodecConfig'; about 1 fresh process in 2 here) until the loads took `loading.TRANSFORMERS_LOCK`."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    runs = [subprocess.Popen([sys.executable, "-c", RACE, str(model_dir)], cwd=ROOT, env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(4)]
+    for run in runs:
+        out, err = run.communicate(timeout=180)
+        assert "ERRORS []" in out, out + err[-2000:]
+
+
+def test_loads_through_transformers_wait_for_the_lock(model_dir):
+    """Deterministic half of the race above: while another thread holds TRANSFORMERS_LOCK, loading the codec or
+    the tokenizer waits for it."""
+    import threading
+
+    from bark_core.hub import HubOptions
+    from bark_core.loading import TRANSFORMERS_LOCK, load_codec, load_tokenizer
+
+    def load_then_set(load, folder: str, done: threading.Event) -> None:
+        load(folder, HubOptions())
+        done.set()
+
+    for load, sub in ((load_codec, "codec"), (load_tokenizer, "tokenizer")):
+        done = threading.Event()
+        with TRANSFORMERS_LOCK:
+            worker = threading.Thread(target=load_then_set, args=(load, str(model_dir / sub), done))
+            worker.start()
+            assert not done.wait(2.0), f"{load.__name__} ran without the lock"
+        worker.join(60)
+        assert done.is_set()
