@@ -434,8 +434,8 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                 with gr.Accordion("How the text will be split", open=False):
                     plan = gr.Dataframe(headers=["chunk", "text", "≈ seconds"], interactive=False,
                                         elem_id="bark-plan")
-                txt_file = gr.File(label="…or load a .txt file", file_types=[".txt"], type="filepath", height=60,
-                                   elem_id="bark-txt")
+                txt_file = gr.UploadButton("…or load the text from a .txt file", file_types=[".txt"], type="filepath",
+                                           size="sm", variant="secondary", elem_id="bark-txt")
                 with gr.Row():
                     cue_buttons = [gr.Button(c, size="sm", min_width=40) for c in CUES]
                 gr.Markdown("Tip: CAPITALS add emphasis; `—` or `...` add hesitation; `♪` around lyrics sings them.")

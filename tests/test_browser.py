@@ -101,16 +101,23 @@ def test_split_preview_for_long_text(browser, app_url):  # noqa: F811
     assert "1" in lines and "2" in lines  # the chunk numbers of a two-chunk plan
 
 
+def upload_txt(page, path) -> None:
+    """Click the .txt upload button and pick `path` in the file chooser it opens."""
+    with page.expect_file_chooser() as chooser:
+        page.locator("#bark-txt").click()
+    chooser.value.set_files(str(path))
+
+
 def test_txt_upload_fills_the_text(browser, app_url, tmp_path):  # noqa: F811
     (tmp_path / "latin1.txt").write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
     page = open_page(browser, app_url)
     page.locator("#bark-text textarea").fill("My draft.")
-    page.locator("#bark-txt input[type=file]").set_input_files(str(tmp_path / "latin1.txt"))
+    upload_txt(page, tmp_path / "latin1.txt")
     page.get_by_text("not valid UTF-8").first.wait_for(timeout=30_000)
     assert page.locator("#bark-text textarea").input_value() == "My draft."  # nothing the user typed is lost
     (tmp_path / "story.txt").write_text("Once upon a time. There was a dog. 你好！", encoding="utf-8")
     page = open_page(browser, app_url)
-    page.locator("#bark-txt input[type=file]").set_input_files(str(tmp_path / "story.txt"))
+    upload_txt(page, tmp_path / "story.txt")
     page.wait_for_function("document.querySelector('#bark-text textarea').value.startsWith('Once upon a time.')",
                            timeout=30_000)
 
