@@ -19,7 +19,7 @@ import torch.nn as nn
 from . import constants as C
 from .audio import Recording, prepare_clip, read_recording, resample
 from .checkpoints import safe_torch_load
-from .hub import HubOptions, hub_file
+from .hub import CLONING_HINT, HubOptions, hub_file
 from .loading import TRANSFORMERS_LOCK, load_transformers_model
 from .voices import Voice
 
@@ -107,7 +107,7 @@ def resolve_quantizer(ref: str | Path, hub: HubOptions) -> Path:
     parts = str(ref).split("/")
     if len(parts) != 3 or not parts[2].endswith(".pth"):
         raise ValueError(f"quantizer must be a local .pth file or 'owner/repo/file.pth'; got {ref!r}")
-    return hub_file(f"{parts[0]}/{parts[1]}", parts[2], hub)
+    return hub_file(f"{parts[0]}/{parts[1]}", parts[2], hub, CLONING_HINT)
 
 
 class VoiceCloner:
@@ -135,7 +135,7 @@ class VoiceCloner:
             from transformers import HubertConfig, HubertModel
 
         hub = hub or HubOptions()
-        model = load_transformers_model(HubertModel, HubertConfig, hubert, hub, "HuBERT")
+        model = load_transformers_model(HubertModel, HubertConfig, hubert, hub, "HuBERT", hint=CLONING_HINT)
         return cls(model, load_quantizer(resolve_quantizer(quantizer, hub)), codec, device)
 
     @torch.inference_mode()

@@ -31,6 +31,16 @@ LOCAL_HINT = (
     "text_2.pt, coarse_2.pt, fine_2.pt (or text.pt, coarse.pt, fine.pt) and the subfolders tokenizer/ "
     "(bert-base-multilingual-cased) and codec/ (facebook/encodec_24khz)."
 )
+VOICES_HINT = (
+    "To use the presets without the Hub, pass a folder of Bark voice files instead: "
+    "BarkPipeline.from_pretrained(..., voices='/path/to/voices') (or `python app.py --voices /path/to/voices`), "
+    "holding e.g. v2/en_speaker_6.npz. Meanwhile, generate with no voice or with your own .npz prompt."
+)
+CLONING_HINT = (
+    "Voices from recordings need HuBERT and its quantizer; to run without the Hub, pass local copies: "
+    "pipe.voice_cloner(hubert='/path/to/hubert', quantizer='/path/to/quantizer.pth') (or `python app.py --hubert "
+    "/path/to/hubert --quantizer /path/to/quantizer.pth`). An .npz voice prompt works without them."
+)
 
 
 class ModelFilesUnavailable(ValueError):
@@ -77,8 +87,8 @@ def _reachable_options(opts: HubOptions) -> tuple[HubOptions, bool]:
     return replace(opts, local_files_only=True), True
 
 
-def _unavailable(repo_id: str, what: str, err: Exception, opts: HubOptions,
-                 unreachable: bool = False) -> ModelFilesUnavailable:
+def _unavailable(repo_id: str, what: str, err: Exception, opts: HubOptions, unreachable: bool = False,
+                 hint: str = LOCAL_HINT) -> ModelFilesUnavailable:
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
 
     if unreachable:
@@ -92,12 +102,11 @@ def _unavailable(repo_id: str, what: str, err: Exception, opts: HubOptions,
         why = "no such repo (or it is private: log in with `hf auth login`)"
     else:
         why = f"the Hugging Face Hub could not be reached ({type(err).__name__})"
-    return ModelFilesUnavailable(f"Could not get {what} from the Hugging Face Hub repo '{repo_id}': {why}. "
-                                 f"{LOCAL_HINT}")
+    return ModelFilesUnavailable(f"Could not get {what} from the Hugging Face Hub repo '{repo_id}': {why}. {hint}")
 
 
-def hub_file(repo_id: str, filename: str, opts: HubOptions) -> Path:
-    """Download (or take from cache) one file of a Hub repo."""
+def hub_file(repo_id: str, filename: str, opts: HubOptions, hint: str = LOCAL_HINT) -> Path:
+    """Download (or take from cache) one file of a Hub repo. hint: how to do without the Hub (in the error)."""
     from huggingface_hub import hf_hub_download
 
     opts, unreachable = _reachable_options(opts)
@@ -105,10 +114,10 @@ def hub_file(repo_id: str, filename: str, opts: HubOptions) -> Path:
         return Path(hf_hub_download(repo_id, filename, cache_dir=opts.cache_dir, revision=opts.revision,
                                     local_files_only=opts.local_files_only, token=opts.token))
     except Exception as err:  # noqa: BLE001 - every Hub failure becomes one readable message
-        raise _unavailable(repo_id, filename, err, opts, unreachable) from err
+        raise _unavailable(repo_id, filename, err, opts, unreachable, hint) from err
 
 
-def hub_snapshot(repo_id: str, patterns: list[str], opts: HubOptions, what: str) -> Path:
+def hub_snapshot(repo_id: str, patterns: list[str], opts: HubOptions, what: str, hint: str = LOCAL_HINT) -> Path:
     """Download (or take from cache) the files of a repo matching `patterns`; returns the snapshot folder."""
     from huggingface_hub import snapshot_download
 
@@ -118,7 +127,7 @@ def hub_snapshot(repo_id: str, patterns: list[str], opts: HubOptions, what: str)
                                       revision=opts.revision, local_files_only=opts.local_files_only,
                                       token=opts.token))
     except Exception as err:  # noqa: BLE001
-        raise _unavailable(repo_id, what, err, opts, unreachable) from err
+        raise _unavailable(repo_id, what, err, opts, unreachable, hint) from err
 
 
 @dataclass(frozen=True)
@@ -204,9 +213,9 @@ def _remote_source(repo_id: str, tokenizer: str | None, codec: str | None, opts:
     return ModelSource(repo_id, "transformers", None, folder, tok, codec)
 
 
-def local_or_hub(ref: str | Path, patterns: list[str], opts: HubOptions, what: str) -> Path:
+def local_or_hub(ref: str | Path, patterns: list[str], opts: HubOptions, what: str, hint: str = LOCAL_HINT) -> Path:
     """A local folder as is, or a Hub repo id downloaded (cached) for `patterns`."""
     folder = Path(ref).expanduser()
     if folder.is_dir():
         return folder
-    return hub_snapshot(str(ref), patterns, opts, what)
+    return hub_snapshot(str(ref), patterns, opts, what, hint)

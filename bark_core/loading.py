@@ -10,7 +10,7 @@ import torch
 from . import constants as C
 from .checkpoints import MODEL_KINDS, load_hf_models, load_suno_checkpoint, safe_torch_load
 from .config import DEFAULT_CODEC, DEFAULT_VOICES_REPO
-from .hub import CODEC_PATTERNS, TOKENIZER_PATTERNS, HubOptions, ModelSource, local_or_hub
+from .hub import CODEC_PATTERNS, LOCAL_HINT, TOKENIZER_PATTERNS, HubOptions, ModelSource, local_or_hub
 from .presets import EMBEDDINGS_INDEX
 
 # transformers' lazy top-level module is not safe for first imports from two threads at once: the app's token
@@ -54,15 +54,15 @@ def load_tokenizer(ref: str | Path, hub: HubOptions):
 
 
 def load_transformers_model(model_cls, config_cls, ref: str | Path, hub: HubOptions, what: str,
-                            patterns: list[str] = CODEC_PATTERNS) -> torch.nn.Module:
+                            patterns: list[str] = CODEC_PATTERNS, hint: str = LOCAL_HINT) -> torch.nn.Module:
     """A transformers model folder (config.json + safetensors or .bin), local or from the Hub, built without
-    executing code from the files and without transformers' loading output."""
+    executing code from the files and without transformers' loading output. hint: see `hub.hub_file`."""
     from safetensors.torch import load_file
 
-    folder = local_or_hub(ref, patterns, hub, f"the {what} model")
+    folder = local_or_hub(ref, patterns, hub, f"the {what} model", hint)
     weights = folder / "model.safetensors"
     if not weights.exists() and not Path(ref).expanduser().is_dir():  # a Hub repo with only .bin weights
-        folder = local_or_hub(ref, [*patterns, "pytorch_model.bin"], hub, f"the {what} weights")
+        folder = local_or_hub(ref, [*patterns, "pytorch_model.bin"], hub, f"the {what} weights", hint)
     try:
         with TRANSFORMERS_LOCK:
             config = config_cls.from_pretrained(str(folder), local_files_only=True)

@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from .hub import HubOptions, hub_file
+from .hub import VOICES_HINT, HubOptions, hub_file
 from .voices import PROMPT_KEYS, Voice, check_preset_name
 
 EMBEDDINGS_INDEX = "speaker_embeddings_path.json"
@@ -64,13 +64,14 @@ class PresetStore:
         rels = {k: _safe_relpath(entry.get(k), name) for k in PROMPT_KEYS}
         if folder.is_dir():
             return _voice_from_npy({k: folder / rel for k, rel in rels.items()}, name)
-        return _voice_from_npy({k: hub_file(str(self.source), rel, self.hub) for k, rel in rels.items()}, name)
+        return _voice_from_npy({k: hub_file(str(self.source), rel, self.hub, VOICES_HINT) for k, rel in rels.items()},
+                               name)
 
     def _entry(self, name: str) -> dict:
         if self._index is None:
             folder = Path(self.source).expanduser()
-            path = folder / EMBEDDINGS_INDEX if folder.is_dir() else hub_file(str(self.source), EMBEDDINGS_INDEX,
-                                                                              self.hub)
+            path = (folder / EMBEDDINGS_INDEX if folder.is_dir()
+                    else hub_file(str(self.source), EMBEDDINGS_INDEX, self.hub, VOICES_HINT))
             try:
                 self._index = json.loads(Path(path).read_text(encoding="utf-8"))
             except (OSError, ValueError) as e:

@@ -256,3 +256,24 @@ def test_offload_keeps_models_on_cpu_and_matches(model_dir, pipe):
     b = pipe.generate("Hello world", seed=3, max_duration_s=0.5)
     np.testing.assert_array_equal(a.fine_tokens, b.fine_tokens)
     assert next(off.coarse_model.parameters()).device.type == "cpu"
+
+
+def test_hub_failures_say_how_to_do_without_the_hub(tmp_path):
+    """Each kind of file names its own local fix: model files the model folder, presets a voices folder, voices
+    from recordings local HuBERT / quantizer copies."""
+    from bark_core.cloning import VoiceCloner, resolve_quantizer
+    from bark_core.presets import PresetStore
+
+    offline = HubOptions(cache_dir=str(tmp_path), local_files_only=True)
+    with pytest.raises(ModelFilesUnavailable, match="speaker_embeddings_path.json") as e:
+        PresetStore("suno/bark", offline).load("v2/en_speaker_6")
+    assert "--voices /path/to/voices" in str(e.value) and "no voice" in str(e.value)
+    with pytest.raises(ModelFilesUnavailable, match="quantizer.pth") as e:
+        resolve_quantizer("someone/repo/quantizer.pth", offline)
+    assert "--quantizer /path/to/quantizer.pth" in str(e.value)
+    with pytest.raises(ModelFilesUnavailable, match="HuBERT") as e:
+        VoiceCloner.from_pretrained(torch.nn.Identity(), hubert="facebook/hubert-base-ls960", hub=offline)
+    assert "--hubert /path/to/hubert" in str(e.value)
+    with pytest.raises(ModelFilesUnavailable, match="text.pt") as e:
+        BarkPipeline.from_pretrained("bark-small", cache_dir=str(tmp_path), local_files_only=True)
+    assert "--model /path/to/folder" in str(e.value)
