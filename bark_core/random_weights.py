@@ -120,11 +120,32 @@ def codec_config(tiny: bool = True):
                          sampling_rate=C.SAMPLE_RATE, upsampling_ratios=[8, 5, 4, 2])
 
 
-def write_codec(folder: Path, tiny: bool = True, seed: int = 0) -> Path:
+def legacy_weight_norm_names(weights: Path) -> Path:
+    """Rename the weight-norm tensors of a saved model.safetensors to `weight_g` / `weight_v`, as the real Hub
+    checkpoints (facebook/encodec_24khz, suno/bark-small's codec, facebook/hubert-base-ls960) hold them: they were
+    saved before transformers built those layers with PyTorch's parametrizations (whose load hook renames them
+    back: `torch.nn.utils.parametrizations.weight_norm`)."""
+    from safetensors.torch import load_file, save_file
+
+    state = {}
+    for key, value in load_file(weights).items():
+        for old, new in ((".weight_g", ".parametrizations.weight.original0"),
+                         (".weight_v", ".parametrizations.weight.original1")):
+            if key.endswith(new):
+                key = key[: -len(new)] + old
+        state[key] = value
+    save_file(state, weights, metadata={"format": "pt"})
+    return weights
+
+
+def write_codec(folder: Path, tiny: bool = True, seed: int = 0, legacy_names: bool = True) -> Path:
+    """A random EnCodec as a transformers folder; legacy_names: weight-norm tensors named as in the real one."""
     from transformers import EncodecModel
 
     torch.manual_seed(seed)
     EncodecModel(codec_config(tiny)).eval().save_pretrained(folder)
+    if legacy_names:
+        legacy_weight_norm_names(Path(folder) / "model.safetensors")
     return folder
 
 
@@ -137,8 +158,10 @@ def write_offline_folder(folder: Path, size: str = "tiny", seed: int = 0, **kw) 
     return folder
 
 
-def write_transformers_folder(folder: Path, models: dict[str, torch.nn.Module], codec_folder: Path) -> Path:
-    """The same weights as a `BarkModel.save_pretrained` folder (config.json + model.safetensors)."""
+def write_transformers_folder(folder: Path, models: dict[str, torch.nn.Module], codec_folder: Path,
+                              legacy_names: bool = True) -> Path:
+    """The same weights as a `BarkModel.save_pretrained` folder (config.json + model.safetensors); legacy_names:
+    the codec's weight-norm tensors named as in the real suno/bark checkpoints (see `legacy_weight_norm_names`)."""
     from transformers import BarkConfig, BarkModel, EncodecModel
 
     def sub(cfg: GPTConfig) -> dict:
@@ -161,18 +184,23 @@ def write_transformers_folder(folder: Path, models: dict[str, torch.nn.Module], 
         hf.load_state_dict({k: ours[hf_key_to_suno(k)] for k in theirs}, strict=False)
     bark.codec_model.load_state_dict(codec.state_dict())
     bark.save_pretrained(folder)
+    if legacy_names:
+        legacy_weight_norm_names(Path(folder) / "model.safetensors")
     write_tokenizer(Path(folder))
     return Path(folder)
 
 
-def write_hubert(folder: Path, seed: int = 0) -> Path:
-    """A tiny random HuBERT (9 layers, the real 320x downsampling) as a transformers folder."""
+def write_hubert(folder: Path, seed: int = 0, legacy_names: bool = True) -> Path:
+    """A tiny random HuBERT (9 layers, the real 320x downsampling) as a transformers folder; legacy_names: its
+    positional convolution's weight-norm tensors named as in facebook/hubert-base-ls960."""
     from transformers import HubertConfig, HubertModel
 
     torch.manual_seed(seed)
     config = HubertConfig(hidden_size=32, num_hidden_layers=9, num_attention_heads=2, intermediate_size=64,
                           conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
     HubertModel(config).eval().save_pretrained(folder)
+    if legacy_names:
+        legacy_weight_norm_names(Path(folder) / "model.safetensors")
     return Path(folder)
 
 

@@ -277,3 +277,31 @@ def test_hub_failures_say_how_to_do_without_the_hub(tmp_path):
     with pytest.raises(ModelFilesUnavailable, match="text.pt") as e:
         BarkPipeline.from_pretrained("bark-small", cache_dir=str(tmp_path), local_files_only=True)
     assert "--model /path/to/folder" in str(e.value)
+
+
+def test_weight_norm_tensors_load_under_their_old_names(tmp_path, tiny_models):
+    """The real codec, the codec inside transformers Bark checkpoints and HuBERT name their weight-normed
+    tensors weight_g / weight_v (saved before parametrized weight norm); the fixtures do too. Each loads to the
+    weights transformers' own from_pretrained gives, and to those of the same model saved with today's names."""
+    from safetensors import safe_open
+    from transformers import EncodecModel, HubertConfig, HubertModel
+
+    from bark_core.loading import load_codec, load_models, load_transformers_model
+    from bark_core.random_weights import write_codec, write_hubert, write_transformers_folder
+
+    old, new = write_codec(tmp_path / "old", seed=3), write_codec(tmp_path / "new", seed=3, legacy_names=False)
+    with safe_open(str(old / "model.safetensors"), "pt") as f:
+        assert "encoder.layers.0.conv.weight_g" in set(f.keys())
+    codec = load_codec(old, HubOptions())
+    assert same_weights(codec, load_codec(new, HubOptions()))
+    assert same_weights(codec, EncodecModel.from_pretrained(str(old)))
+    hf = write_transformers_folder(tmp_path / "hf", tiny_models, old)
+    with safe_open(str(hf / "model.safetensors"), "pt") as f:
+        assert "codec_model.encoder.layers.0.conv.weight_v" in set(f.keys())
+    _, embedded = load_models(resolve_model(str(hf), None, None, HubOptions(local_files_only=True)))
+    assert same_weights(embedded, codec)
+    hubert_old, hubert_new = write_hubert(tmp_path / "h-old"), write_hubert(tmp_path / "h-new", legacy_names=False)
+    hubert = load_transformers_model(HubertModel, HubertConfig, hubert_old, HubOptions(), "HuBERT")
+    assert same_weights(hubert, load_transformers_model(HubertModel, HubertConfig, hubert_new, HubOptions(),
+                                                        "HuBERT"))
+    assert same_weights(hubert, HubertModel.from_pretrained(str(hubert_old)))
