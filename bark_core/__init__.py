@@ -29,4 +29,4 @@ __all__ = [
 # 0.5.0: fast mode on CPUs with AMX / AVX-512-BF16 also runs the text and coarse prefills in bf16 (its takes of a seed
 # differ from 0.4.1's there; other CPUs: the same takes); the KV cache holds keys and values in one tensor (same
 # takes); `bark_core.studio`: the app's request logic, usable without Gradio.
-__version__ = "0.5.0"
+__version__ = "0.5.1"
