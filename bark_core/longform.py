@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from . import constants as C
 from .text import estimate_seconds, normalize_text
@@ -155,8 +156,10 @@ def plan_chunks(pipe, text: str, language: str, settings: LongFormSettings) -> l
 
 
 def generate_long(pipe, text: str, *, voice, language: str, settings: LongFormSettings, stages, seed: int,
-                  progress=None):
-    """Generate the chunks one after another from the same random streams; see `BarkPipeline.generate_long`."""
+                  progress=None, on_preview: Callable | None = None):
+    """Generate the chunks one after another from the same random streams; see `BarkPipeline.generate_long`.
+    on_preview: each chunk is streamed (`streaming.stream_take` on the chunks' shared streams, so the take is the
+    same) and its preview audio passed on as it comes, with `silence_s` of silence between chunks."""
     import dataclasses
 
     import numpy as np
@@ -169,8 +172,10 @@ def generate_long(pipe, text: str, *, voice, language: str, settings: LongFormSe
     original = pipe.resolve_voice(voice)
     base = {**pipe.describe(norm, original, stages), "language": language}
     streams = pipe.make_streams(seed)
+    run = partial(_run_chunk, pipe, stages=stages, streams=streams, seed=seed, on_preview=on_preview,
+                  gap=np.zeros(int(settings.silence_s * C.SAMPLE_RATE), np.float32))
     if len(chunks) == 1:  # exactly `generate`
-        one = pipe.run_cascade(chunks[0], original, stages, streams, progress)
+        one = run(chunks[0], original, 0, progress)
         return dataclasses.replace(one, seed=seed, settings=base, chunks=tuple(chunks))
     # Chunk ends use a lower EOS threshold: the reference's 0.2 lets a chunk trail off into noise.
     stages = dataclasses.replace(stages, semantic=dataclasses.replace(stages.semantic,
@@ -184,13 +189,15 @@ def generate_long(pipe, text: str, *, voice, language: str, settings: LongFormSe
             else:
                 current = anchor
         used.append(current)
-        r = pipe.run_cascade(chunk.strip(), current, stages, streams, _chunk_progress(progress, k, len(chunks)))
+        r = run(chunk.strip(), current, k, _chunk_progress(progress, k, len(chunks)), stages=stages)
         results.append(r)
         if anchor is None:  # no voice given: the first chunk's speaker is the voice for the rest
             anchor = _voice_or(r, None)
     audio, sample_starts = join_audio([r.audio for r in results], C.SAMPLE_RATE, settings.silence_s,
                                       settings.crossfade_s)
-    timings = {key: sum(r.timings[key] for r in results) for key in results[0].timings}
+    timings = {key: sum(r.timings.get(key, 0.0) for r in results) for r in results for key in r.timings}
+    if "first_audio" in results[0].timings:  # streamed: the first chunk's first audio is the take's
+        timings["first_audio"] = results[0].timings["first_audio"]
     sem = [r.semantic_tokens for r in results]
     frames = [r.coarse_tokens for r in results]
     return BarkResult(
@@ -200,6 +207,22 @@ def generate_long(pipe, text: str, *, voice, language: str, settings: LongFormSe
          [v.name if v is not None else None for v in used]},
         chunks=tuple(chunks), semantic_starts=_starts(sem), frame_starts=_starts(frames),
         sample_starts=tuple(sample_starts))
+
+
+def _run_chunk(pipe, chunk: str, voice, k: int, progress, *, stages, streams, seed: int, on_preview, gap):
+    """One chunk's take from the shared `streams`: as `run_cascade` makes it, or streamed through `on_preview`
+    (after `gap` when it is not the first) — the same take either way."""
+    if on_preview is None:
+        return pipe.run_cascade(chunk, voice, stages, streams, progress)
+    from .streaming import StreamSettings, stream_take
+
+    if k > 0 and len(gap):
+        on_preview(gap)
+    for piece in stream_take(pipe, chunk, voice, stages, seed + k, StreamSettings(), progress, streams):
+        if piece.result is not None:
+            return piece.result
+        on_preview(piece.audio)
+    raise RuntimeError("the stream ended without its take")  # stream_take always ends with the take
 
 
 def _starts(arrays: list) -> tuple[int, ...]:

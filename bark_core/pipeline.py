@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -339,13 +339,17 @@ class BarkPipeline:
                       waveform_temp: float = C.DEFAULT_WAVEFORM_TEMP, fine_temp: float | None = C.DEFAULT_FINE_TEMP,
                       top_k: int | None = None, top_p: float | None = None,
                       min_eos_p: float | None = C.DEFAULT_MIN_EOS_P, max_duration_s: float | None = None,
-                      seed: int | None = None, progress: Progress | None = None) -> BarkResult:
+                      seed: int | None = None, progress: Progress | None = None,
+                      on_preview: Callable[[np.ndarray], None] | None = None) -> BarkResult:
         """Any length of text: split into chunks (see `longform.split_text`), generated in one voice and joined.
         Text that fits one window gives exactly `generate`'s result; max_duration_s applies to each chunk.
-        See `LongFormSettings` for the chunk budget, voice carry, joins and caps."""
+        See `LongFormSettings` for the chunk budget, voice carry, joins and caps. on_preview: gets preview audio
+        (float32 (n,) at 24 kHz, each call continuing the last) as each chunk is streamed (see `stream`); the
+        result is the same take."""
         from .longform import generate_long
 
         return generate_long(self, text, voice=voice, language=language, settings=settings or LongFormSettings(),
                              stages=StageSettings.build(text_temp, waveform_temp, fine_temp, top_k, top_p, min_eos_p,
                                                         max_duration_s),
-                             seed=secrets.randbelow(2**32) if seed is None else check_seed(seed), progress=progress)
+                             seed=secrets.randbelow(2**32) if seed is None else check_seed(seed), progress=progress,
+                             on_preview=on_preview)

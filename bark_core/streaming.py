@@ -32,6 +32,7 @@ from .coarse import coarse_windows
 from .config import FineSettings, StageSettings
 from .fine import decode_codes, generate_fine
 from .result import BarkResult
+from .sampling import StageStreams
 from .stages import Progress, SemanticFeed, semantic_steps
 from .text import encode_text
 from .voices import Voice
@@ -108,11 +109,16 @@ class _Preview:
 
 
 def stream_take(pipe, text: str, voice: Voice | None, stages: StageSettings, seed: int,
-                settings: StreamSettings, progress: Progress | None = None) -> Iterator[StreamChunk]:
-    """Yield preview audio after each coarse window, then the final take (see the module's docstring)."""
+                settings: StreamSettings, progress: Progress | None = None,
+                streams: StageStreams | None = None) -> Iterator[StreamChunk]:
+    """Yield preview audio after each coarse window, then the final take (see the module's docstring).
+
+    streams: the take's random streams (default `pipe.make_streams(seed)`): long-form passes the ones its chunks
+    share, so a streamed chunk is the chunk `run_cascade` would make. The preview draws from its own generator,
+    seeded by `seed`."""
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    streams = pipe.make_streams(seed)
+    streams = streams if streams is not None else pipe.make_streams(seed)
     # Offloading moves one model at a time onto the accelerator: interleaving would move them at every window.
     interleave = streams.split and not pipe.offload
     with pipe._running(pipe.text_model):

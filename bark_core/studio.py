@@ -71,9 +71,9 @@ def _whole(value) -> bool:
 def run_request(pipe: BarkPipeline, text: str, voice, language: str, kw: dict, n_takes: int,
                 on_audio: Callable[[np.ndarray], None] | None, progress: Callable[[float, str], None],
                 cancel: threading.Event, long: LongFormSettings) -> list[BarkResult]:
-    """The takes of one request: a batch of takes, a live stream (`on_audio` gets each float32 chunk), or long-form
-    text (one take at a time). progress(fraction of the request, label); `cancel` set -> GenerationCancelled at the
-    next step, which frees the generation's memory."""
+    """The takes of one request: a batch of takes, a live stream (`on_audio` gets each float32 chunk; one take,
+    long text too), or long-form text (one take at a time). progress(fraction of the request, label); `cancel`
+    set -> GenerationCancelled at the next step, which frees the generation's memory."""
     shown = [0.0]
 
     def report(stage: str, done: int, total: int) -> None:
@@ -93,10 +93,13 @@ def run_request(pipe: BarkPipeline, text: str, voice, language: str, kw: dict, n
             if chunk.result is None:
                 on_audio(chunk.audio)
         return [chunk.result]
-    # One entry point for every length: text that fits one window is exactly `generate`.
+    # One entry point for every length: text that fits one window is exactly `generate`. A single take of long
+    # text streams chunk by chunk (the same take); several takes of it run one after another, unstreamed.
     seed = kw.pop("seed")
+    preview = on_audio if n_takes == 1 else None
     return [pipe.generate_long(text, voice=voice, language=language, settings=long, progress=report,
-                               seed=None if seed is None else seed + i, **kw) for i in range(n_takes)]
+                               seed=None if seed is None else seed + i, on_preview=preview, **kw)
+            for i in range(n_takes)]
 
 
 def timing_summary(results: list[BarkResult]) -> str:

@@ -174,6 +174,21 @@ def test_live_preview_streams_before_the_take_is_done(client, speed):
                                                                         else "int8-dynamic")
 
 
+def test_live_preview_plays_long_text_chunk_by_chunk(client):
+    import app
+
+    if not app.has_ffmpeg():
+        pytest.skip("ffmpeg is not installed (Gradio encodes streamed audio with it)")
+    text = " ".join(f"Sentence number {i} is here, and it goes on for a while." for i in range(3))  # 3 chunks
+    settings = {**DEFAULTS, "text": text, "max_duration": 0.6}
+    job = client.submit(**settings, live=True, api_name="/generate")
+    final = job.result(timeout=300)
+    assert len(job.outputs()) >= 4, "each chunk's preview should arrive before the take"
+    plain = client.predict(**settings, live=False, api_name="/generate")
+    np.testing.assert_array_equal(np.load(plain[3])["fine_tokens"], np.load(final[3])["fine_tokens"])
+    assert "first audio after" in final[4]
+
+
 def test_takes_are_batched_and_each_is_in_the_history(client):
     out = client.predict(**{**DEFAULTS, "max_duration": 1.0}, n_takes=3, api_name="/generate")
     table = out[7]

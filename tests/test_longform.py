@@ -156,3 +156,30 @@ def test_caps(pipe):
         pipe.generate_long("Hello world. " * 200, settings=LongFormSettings(max_audio_s=60))
     with pytest.raises(ValueError, match="carry must be"):
         LongFormSettings(carry="sometimes")
+
+
+@pytest.mark.parametrize("mode", ["exact", "fast"])
+def test_streamed_long_form_is_the_same_take_and_plays_chunk_by_chunk(pipe, fast_pipe, mode):
+    """on_preview streams every chunk (fast mode interleaving its stages) from the chunks' shared random streams:
+    the take is the unstreamed one, token for token, and the first chunk's audio plays before the last chunk's
+    stages have run."""
+    p = pipe if mode == "exact" else fast_pipe
+    cfg = LongFormSettings(max_chunk_seconds=2.0)
+    events = []
+    streamed = p.generate_long(LONG, voice="v2/en_speaker_3", settings=cfg, **KW,
+                               progress=lambda stage, done, total: events.append(stage),
+                               on_preview=lambda audio: events.append(audio))
+    plain = p.generate_long(LONG, voice="v2/en_speaker_3", settings=cfg, **KW)
+    for key in ("semantic_tokens", "coarse_tokens", "fine_tokens", "audio"):
+        np.testing.assert_array_equal(getattr(streamed, key), getattr(plain, key))
+    n = len(plain.chunks)
+    previews = [e for e in events if not isinstance(e, str)]
+    assert n >= 3 and previews and all(a.dtype == np.float32 and a.ndim == 1 for a in previews)
+    first_preview = next(i for i, e in enumerate(events) if not isinstance(e, str))
+    last_chunk = next(i for i, e in enumerate(events) if isinstance(e, str) and e == f"chunk {n}/{n} semantic")
+    assert first_preview < last_chunk
+    # Chunk previews follow each other with the take's silence between them, about as long as the take.
+    gap = int(cfg.silence_s * C.SAMPLE_RATE)
+    assert sum(1 for a in previews if len(a) == gap and not a.any()) >= n - 1
+    assert abs(sum(len(a) for a in previews) - len(plain.audio)) <= n * 2 * C.SAMPLES_PER_FRAME
+    assert 0 < streamed.timings["first_audio"] < streamed.timings["total"]

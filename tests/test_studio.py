@@ -97,9 +97,11 @@ class RecordingPipe:
         yield SimpleNamespace(audio=np.ones(2, np.float32), result=None)
         yield SimpleNamespace(audio=None, result="streamed take")
 
-    def generate_long(self, text, voice, language, settings, progress, seed, **kw):
-        self.calls.append(("long", text, seed))
+    def generate_long(self, text, voice, language, settings, progress, seed, on_preview=None, **kw):
+        self.calls.append(("long", text, seed, on_preview is not None))
         progress("chunk 1/1 coarse", 1, 1)
+        if on_preview is not None:
+            on_preview(np.zeros(4, np.float32))
         return f"take with seed {seed}"
 
 
@@ -112,7 +114,10 @@ def test_run_request_dispatches_batches_streams_and_long_text(pipe):
     assert run(1, chunks.append) == ["streamed take"] and [len(c) for c in chunks] == [3, 2]
     assert run(2) and run(1) == ["take with seed 10"]  # no live preview: the one entry point for every length
     long_text = " ".join(f"Sentence number {i} is here, and it goes on for a while." for i in range(40))
-    assert run(2, chunks.append, long_text) == ["take with seed 10", "take with seed 11"]  # long text: no stream
+    assert run(2, chunks.append, long_text) == ["take with seed 10", "take with seed 11"]
+    assert [c[3] for c in rec.calls[-2:]] == [False, False] and len(chunks) == 2  # takes of long text: no stream
+    assert run(1, chunks.append, long_text) == ["take with seed 10"]  # one take of long text streams its chunks
+    assert rec.calls[-1][3] and [len(c) for c in chunks] == [3, 2, 4]
     assert kw == dict(text_temp=0.7, seed=10)  # the caller's settings are not changed
     assert marks and all(0 <= f <= 1 for f, _ in marks)
 
