@@ -479,8 +479,8 @@ def build_demo(pipelines: Pipelines) -> gr.Blocks:
                     n_takes = gr.Slider(1, APP_MAX_TAKES, value=1, step=1, label="takes",
                                         info="variations (seeds s, s+1, …) made together in one batch")
                     live = gr.Checkbox(live_ok, label="play while generating", interactive=live_ok,
-                                       info="a live preview of one take (long text chunk by chunk; not with "
-                                            "several takes); the Result is the full-quality take"
+                                       info="a live preview of the (first) take as it is made, long text "
+                                            "chunk by chunk; the Result is the full-quality take"
                                        if live_ok else "needs ffmpeg on the server (not installed)")
                 with gr.Row():
                     go = gr.Button("Generate", variant="primary", elem_id="bark-generate")

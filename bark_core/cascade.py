@@ -4,6 +4,8 @@ take by take. `BarkPipeline.generate_takes`, long-form chunks and the streamed t
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import secrets
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -12,7 +14,7 @@ import numpy as np
 import torch
 
 from .coarse import generate_coarse_takes
-from .config import StageSettings
+from .config import StageSettings, check_seed
 from .fine import decode_codes, generate_fine
 from .result import BarkResult
 from .sampling import StageStreams
@@ -22,6 +24,27 @@ from .voices import Voice
 
 if TYPE_CHECKING:
     from .pipeline import BarkPipeline
+
+MAX_BATCH_TAKES = 8  # takes decoded in one batch
+
+
+def batch_seed(seed: int | None, n_takes: int) -> int:
+    """A batch's first seed (drawn if None), with n_takes and every seed of the batch (seed + i) checked."""
+    whole = isinstance(n_takes, (int, np.integer)) and not isinstance(n_takes, bool)
+    if not whole or not 1 <= n_takes <= MAX_BATCH_TAKES:
+        raise ValueError(f"n_takes must be a whole number from 1 to {MAX_BATCH_TAKES}; got {n_takes!r}")
+    seed = secrets.randbelow(2**32) if seed is None else check_seed(seed)
+    check_seed(seed + n_takes - 1)
+    return seed
+
+
+def label_takes(takes: list[BarkResult], settings: dict, seed: int) -> list[BarkResult]:
+    """Each take with its seed (seed + i) and the settings that made it, with its place in the batch when there
+    are several (in fast mode a take depends on its batch: reproducing one re-runs the batch)."""
+    if len(takes) > 1:
+        settings = {**settings, "takes": len(takes)}
+    return [dataclasses.replace(r, seed=seed + i, settings={**settings, "take": i} if len(takes) > 1 else settings)
+            for i, r in enumerate(takes)]
 
 
 def run_takes(pipe: BarkPipeline, text: str, v: Voice | None, stages: StageSettings, streams: list[StageStreams],

@@ -218,7 +218,7 @@ def _run_chunk(pipe, chunk: str, voice, k: int, progress, *, stages, streams, se
 
     if k > 0 and len(gap):
         on_preview(gap)
-    for piece in stream_take(pipe, chunk, voice, stages, seed + k, StreamSettings(), progress, streams):
+    for piece in stream_take(pipe, chunk, voice, stages, seed + k, StreamSettings(), progress, [streams]):
         if piece.result is not None:
             return piece.result
         on_preview(piece.audio)

@@ -14,7 +14,7 @@ import torch
 
 from . import constants as C
 from . import loading
-from .cascade import run_takes
+from .cascade import batch_seed, label_takes, run_takes
 from .coarse import generate_coarse
 from .config import (
     DEFAULT_VOICES_REPO,
@@ -48,9 +48,6 @@ from .stages import Progress, generate_semantic
 from .streaming import StreamChunk, StreamSettings, stream_take
 from .text import encode_text
 from .voices import Voice
-
-MAX_BATCH_TAKES = 8  # takes decoded in one batch
-
 
 VoiceLike = Voice | str | Path | None
 GeneratorLike = torch.Generator | int | None
@@ -287,38 +284,34 @@ class BarkPipeline:
         so a take there is close to, not equal to, the single generation with its seed.
         """
         stages = StageSettings.build(text_temp, waveform_temp, fine_temp, top_k, top_p, min_eos_p, max_duration_s)
-        whole = isinstance(n_takes, (int, np.integer)) and not isinstance(n_takes, bool)
-        if not whole or not 1 <= n_takes <= MAX_BATCH_TAKES:
-            raise ValueError(f"n_takes must be a whole number from 1 to {MAX_BATCH_TAKES}; got {n_takes!r}")
-        seed = secrets.randbelow(2**32) if seed is None else check_seed(seed)
-        check_seed(seed + n_takes - 1)
+        seed = batch_seed(seed, n_takes)
         encode_text(self.tokenizer, text)
         v = self.resolve_voice(voice)
         takes = run_takes(self, text, v, stages, [self.make_streams(seed + i) for i in range(n_takes)], progress)
-        settings = self.describe(text, v, stages)
-        if n_takes > 1:
-            settings["takes"] = n_takes  # in fast mode a take depends on its batch; reproduce() needs the size
-        return [dataclasses.replace(r, seed=seed + i, settings={**settings, "take": i} if n_takes > 1 else settings)
-                for i, r in enumerate(takes)]
+        return label_takes(takes, self.describe(text, v, stages), seed)
 
-    def stream(self, text: str, *, voice: VoiceLike = None, seed: int | None = None,
+    def stream(self, text: str, *, voice: VoiceLike = None, seed: int | None = None, n_takes: int = 1,
                settings: StreamSettings | None = None, progress: Progress | None = None,
                **sampling) -> Iterator[StreamChunk]:
-        """Like `generate`, but yields preview audio as each coarse window is done, then the final take.
+        """Like `generate` (or `generate_takes` with n_takes > 1), but yields preview audio as each coarse window is
+        done — of the first take — then the final takes.
 
-        Every chunk but the last carries new preview samples; the last carries `result`, which equals
-        `generate(text, seed=seed, ...)` token for token (the preview differs from it in fine detail, see
-        `streaming`). sampling: generate's text_temp, waveform_temp, fine_temp, top_k, top_p, min_eos_p,
-        max_duration_s.
+        Every chunk but the last carries new preview samples; the last carries `takes`, which equal
+        `generate_takes(text, n_takes=n_takes, seed=seed, ...)` token for token, and `result`, the first (with one
+        take: `generate(text, seed=seed, ...)`). The preview differs from the take in fine detail, see `streaming`.
+        sampling: generate's text_temp, waveform_temp, fine_temp, top_k, top_p, min_eos_p, max_duration_s.
         """
         stages = StageSettings.build(**sampling)
-        seed = secrets.randbelow(2**32) if seed is None else check_seed(seed)
+        seed = batch_seed(seed, n_takes)
         encode_text(self.tokenizer, text)
         v = self.resolve_voice(voice)
-        info = self.describe(text, v, stages)
-        for chunk in stream_take(self, text, v, stages, seed, settings or StreamSettings(), progress):
-            yield chunk if chunk.result is None else dataclasses.replace(
-                chunk, result=dataclasses.replace(chunk.result, settings=info))
+        streams = [self.make_streams(seed + i) for i in range(n_takes)]
+        for chunk in stream_take(self, text, v, stages, seed, settings or StreamSettings(), progress, streams):
+            if chunk.result is None:
+                yield chunk
+            else:
+                takes = tuple(label_takes(list(chunk.takes), self.describe(text, v, stages), seed))
+                yield dataclasses.replace(chunk, result=takes[0], takes=takes)
 
     def run_cascade(self, text: str, v: Voice | None, stages: StageSettings, streams: StageStreams,
                     progress: Progress | None = None) -> BarkResult:

@@ -68,11 +68,13 @@ class StreamSettings:
 @dataclass(frozen=True)
 class StreamChunk:
     """audio: float32 (n,) new samples at 24 kHz, continuing the previous chunks; start_s: where they start.
-    result: the finished take, on the last chunk only (its audio is the full-quality take, not the preview)."""
+    result: the finished take, on the last chunk only (its audio is the full-quality take, not the preview); with
+    several takes, the first of `takes`."""
 
     audio: np.ndarray
     start_s: float
     result: BarkResult | None = None
+    takes: tuple[BarkResult, ...] = ()  # on the last chunk: every take of the batch (result is the first)
 
 
 class _Preview:
@@ -110,34 +112,37 @@ class _Preview:
 
 def stream_take(pipe, text: str, voice: Voice | None, stages: StageSettings, seed: int,
                 settings: StreamSettings, progress: Progress | None = None,
-                streams: StageStreams | None = None) -> Iterator[StreamChunk]:
-    """Yield preview audio after each coarse window, then the final take (see the module's docstring).
+                streams: list[StageStreams] | None = None) -> Iterator[StreamChunk]:
+    """Yield preview audio after each coarse window, then the final takes (see the module's docstring).
 
-    streams: the take's random streams (default `pipe.make_streams(seed)`): long-form passes the ones its chunks
-    share, so a streamed chunk is the chunk `run_cascade` would make. The preview draws from its own generator,
-    seeded by `seed`."""
+    streams: each take's random streams (default: one take, `pipe.make_streams(seed)`). Several takes decode as one
+    batch, as `generate_takes` decodes them, and the preview plays the first; long-form passes the streams its
+    chunks share, so a streamed chunk is the one `run_cascade` would make. The preview draws from its own generator,
+    seeded by `seed`; take i's result carries seed + i."""
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    streams = streams if streams is not None else pipe.make_streams(seed)
+    streams = streams if streams is not None else [pipe.make_streams(seed)]
     # Offloading moves one model at a time onto the accelerator: interleaving would move them at every window.
-    interleave = streams.split and not pipe.offload
+    interleave = streams[0].split and not pipe.offload
     with pipe._running(pipe.text_model):
         feed = SemanticFeed(semantic_steps(pipe.text_model, encode_text(pipe.tokenizer, text),
                                            None if voice is None else voice.semantic_prompt, stages.semantic,
-                                           [streams.semantic], progress, pipe.row_exact, graphs=pipe.graphs))
+                                           [s.semantic for s in streams], progress, pipe.row_exact,
+                                           graphs=pipe.graphs))
         if not interleave:
             feed.pull()
     preview = _Preview(pipe, voice, stages, settings, seed)
     history = None if voice is None else (voice.semantic_prompt, voice.coarse_prompt)
     t_coarse, semantic_before = time.perf_counter(), feed.seconds
     with pipe._running(pipe.text_model) if interleave else contextlib.nullcontext(), pipe._running(pipe.coarse_model):
-        coarse = None
+        codes: list[np.ndarray] = []
         # The first chunk's frames: those of the first window (30 frames) less the look-ahead.
         first = stages.coarse.sliding_window_len // C.N_COARSE_CODEBOOKS - settings.lookahead_frames
         early = C.N_COARSE_CODEBOOKS * (first + settings.first_lookahead_frames) if first > 0 else 0
-        for (coarse,) in coarse_windows(pipe.coarse_model, feed, history, stages.coarse, [streams.coarse], progress,
-                                        pipe.row_exact, reuse_prefix=not pipe.row_exact, early=early,
-                                        graphs=pipe.graphs):
+        for codes in coarse_windows(pipe.coarse_model, feed, history, stages.coarse, [s.coarse for s in streams],
+                                    progress, pipe.row_exact, reuse_prefix=not pipe.row_exact, early=early,
+                                    graphs=pipe.graphs):
+            coarse = codes[0]  # the take the preview plays
             if early and preview.fine.shape[1] == 0:
                 ready = min(coarse.shape[1] - settings.first_lookahead_frames, first)
             else:
@@ -148,10 +153,10 @@ def stream_take(pipe, text: str, voice: Voice | None, stages: StageSettings, see
     # The coarse loop's time, less the preview's and the semantic steps it drew (interleaved).
     timings["coarse"] = (time.perf_counter() - t_coarse - timings.get("preview", 0.0)
                          - (feed.seconds - semantic_before))
-    if coarse.shape[1] > preview.fine.shape[1]:  # the held-back tail
-        yield preview.chunk(coarse, coarse.shape[1], timings, t0)
-    (fine,), (audio,) = finish(pipe, [coarse], voice, stages, [streams.fine], progress, timings)
+    if codes[0].shape[1] > preview.fine.shape[1]:  # the held-back tail
+        yield preview.chunk(codes[0], codes[0].shape[1], timings, t0)
+    fine, audio = finish(pipe, codes, voice, stages, [s.fine for s in streams], progress, timings)
     timings["total"] = time.perf_counter() - t0
-    (semantic,) = feed.arrays()
-    result = BarkResult(audio, semantic, coarse, fine, seed, timings)
-    yield StreamChunk(np.zeros(0, np.float32), len(audio) / C.SAMPLE_RATE, result)
+    takes = tuple(BarkResult(a, s, c, f, seed + i, dict(timings))
+                  for i, (a, s, c, f) in enumerate(zip(audio, feed.arrays(), codes, fine, strict=True)))
+    yield StreamChunk(np.zeros(0, np.float32), len(audio[0]) / C.SAMPLE_RATE, takes[0], takes)

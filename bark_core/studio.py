@@ -71,28 +71,31 @@ def _whole(value) -> bool:
 def run_request(pipe: BarkPipeline, text: str, voice, language: str, kw: dict, n_takes: int,
                 on_audio: Callable[[np.ndarray], None] | None, progress: Callable[[float, str], None],
                 cancel: threading.Event, long: LongFormSettings) -> list[BarkResult]:
-    """The takes of one request: a batch of takes, a live stream (`on_audio` gets each float32 chunk; one take,
-    long text too), or long-form text (one take at a time). progress(fraction of the request, label); `cancel`
-    set -> GenerationCancelled at the next step, which frees the generation's memory."""
+    """The takes of one request: a batch of takes, a live stream (`on_audio` gets each float32 chunk of the first
+    take's preview; a batch of takes, or one take of long text), or long-form text (one take at a time).
+    progress(fraction of the request, label); `cancel` set -> GenerationCancelled at the next step, which frees
+    the generation's memory."""
+    kw = dict(kw)
+    chunks = plan_chunks(pipe, text, language, long)
+    # Streamed: one chunk (one take or a batch of them, the preview playing the first) or one take of long text.
+    streamed = on_audio is not None and (len(chunks) == 1 or n_takes == 1)
     shown = [0.0]
 
     def report(stage: str, done: int, total: int) -> None:
         if cancel.is_set():
             raise GenerationCancelled("stopped by the user")
         fraction, label = overall_progress(stage, done, total)
-        if on_audio is not None and n_takes == 1:  # a fast-mode stream interleaves semantic and coarse steps:
-            fraction = shown[0] = max(shown[0], fraction)  # the bar only moves forward
+        if streamed:  # a fast-mode stream interleaves semantic and coarse steps: the bar only moves forward
+            fraction = shown[0] = max(shown[0], fraction)
         progress(fraction, label)
 
-    kw = dict(kw)
-    chunks = plan_chunks(pipe, text, language, long)
-    if len(chunks) == 1 and n_takes > 1:
-        return pipe.generate_takes(chunks[0], n_takes=n_takes, voice=voice, progress=report, **kw)
     if len(chunks) == 1 and on_audio is not None:
-        for chunk in pipe.stream(chunks[0], voice=voice, progress=report, **kw):
+        for chunk in pipe.stream(chunks[0], voice=voice, n_takes=n_takes, progress=report, **kw):
             if chunk.result is None:
                 on_audio(chunk.audio)
-        return [chunk.result]
+        return list(chunk.takes)
+    if len(chunks) == 1 and n_takes > 1:
+        return pipe.generate_takes(chunks[0], n_takes=n_takes, voice=voice, progress=report, **kw)
     # One entry point for every length: text that fits one window is exactly `generate`. A single take of long
     # text streams chunk by chunk (the same take); several takes of it run one after another, unstreamed.
     seed = kw.pop("seed")

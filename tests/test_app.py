@@ -189,6 +189,21 @@ def test_live_preview_plays_long_text_chunk_by_chunk(client):
     assert "first audio after" in final[4]
 
 
+def test_live_preview_plays_the_first_of_a_batch_of_takes(client):
+    import app
+
+    if not app.has_ffmpeg():
+        pytest.skip("ffmpeg is not installed (Gradio encodes streamed audio with it)")
+    settings = {**DEFAULTS, "max_duration": 1.0, "n_takes": 2}
+    job = client.submit(**settings, live=True, api_name="/generate")
+    final = job.result(timeout=300)
+    assert len(job.outputs()) >= 3, "the first take's preview should arrive before the takes"
+    plain = client.predict(**settings, live=False, api_name="/generate")
+    np.testing.assert_array_equal(np.load(plain[3])["fine_tokens"], np.load(final[3])["fine_tokens"])
+    assert sf.read(final[11]["value"])[0].tolist() == sf.read(plain[11]["value"])[0].tolist()  # take 2 too
+    assert "2 takes in" in final[4] and "first audio after" in final[4]
+
+
 def test_takes_are_batched_and_each_is_in_the_history(client):
     out = client.predict(**{**DEFAULTS, "max_duration": 1.0}, n_takes=3, api_name="/generate")
     table = out[7]

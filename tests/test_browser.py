@@ -162,16 +162,19 @@ def test_live_preview_and_takes(browser, app_url):  # noqa: F811
         page.locator("#bark-timing").get_by_text("first audio after").wait_for(timeout=180_000)
         live.first.wait_for(state="attached", timeout=30_000)
     page.get_by_label("takes").first.fill("3")
+    if app.has_ffmpeg():  # (without ffmpeg the box is off and disabled)
+        page.get_by_label("play while generating").uncheck()
     page.locator("#bark-generate").click()
     page.locator("#bark-timing").get_by_text("3 takes in").wait_for(timeout=180_000)
     assert page.locator("#bark-take-2").is_visible() and page.locator("#bark-take-3").is_visible()
     assert not page.locator("#bark-take-4").is_visible()
-    assert live.count() == 0, "several takes stream nothing: the previous request's preview must be gone"
+    assert live.count() == 0, "nothing streamed: the previous request's preview must be gone"
     page.screenshot(path=str(ARTIFACTS / "bark-studio-takes.png"), full_page=True)
-    if app.has_ffmpeg():  # a later stream gets the player again (a new source, not the cleared one)
-        page.get_by_label("takes").first.fill("1")
+    if app.has_ffmpeg():  # a later stream gets the player again (a new source, not the cleared one): a batch of
+        page.get_by_label("play while generating").check()  # takes streams its first take
         page.locator("#bark-generate").click()
         page.locator("#bark-timing").get_by_text("first audio after").wait_for(timeout=180_000)
+        assert page.locator("#bark-timing").get_by_text("3 takes in").is_visible()
         live.first.wait_for(state="attached", timeout=30_000)
         page.wait_for_function("() => { const a = document.querySelector('#bark-live audio');"
                                " return a && (a.currentSrc || a.src); }", timeout=30_000)

@@ -187,3 +187,23 @@ def test_fast_mode_stages_with_their_streams_reproduce_generate(fast_pipe):
     out = fast_pipe.generate("Hello world", seed=9, max_duration_s=2.0)
     np.testing.assert_array_equal(fine, out.fine_tokens)
     np.testing.assert_array_equal(sem, out.semantic_tokens)
+
+
+@pytest.mark.parametrize("mode", ["exact", "fast"])
+def test_streamed_batch_of_takes_equals_generate_takes_and_previews_the_first(pipe, fast_pipe, mode):
+    """stream(n_takes=3) decodes the takes as one batch, as generate_takes does (fast mode interleaving the stages):
+    the same takes token for token, each labelled with its seed and place; the preview is the first take's."""
+    p = pipe if mode == "exact" else fast_pipe
+    kw = dict(voice="v2/en_speaker_6", seed=31, max_duration_s=2.0)
+    chunks = list(p.stream("Hello world", n_takes=3, **kw))
+    takes = p.generate_takes("Hello world", n_takes=3, **kw)
+    final = chunks[-1]
+    assert final.result is final.takes[0] and len(final.takes) == 3 and all(c.result is None for c in chunks[:-1])
+    for streamed, made in zip(final.takes, takes, strict=True):
+        for k in ("semantic_tokens", "coarse_tokens", "fine_tokens", "audio"):
+            np.testing.assert_array_equal(getattr(streamed, k), getattr(made, k))
+        assert streamed.seed == made.seed and streamed.settings == made.settings
+    preview = np.concatenate([c.audio for c in chunks[:-1]])
+    assert len(chunks) >= 3 and len(preview) == len(takes[0].audio)  # the first take, every frame once
+    with pytest.raises(ValueError, match="n_takes must be a whole number from 1 to 8"):
+        next(p.stream("Hello world", n_takes=9))

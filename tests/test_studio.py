@@ -90,12 +90,13 @@ class RecordingPipe:
         self.calls.append(("takes", text, n_takes, kw["seed"]))
         return [f"take {i}" for i in range(n_takes)]
 
-    def stream(self, text, voice, progress, **kw):
-        self.calls.append(("stream", text, kw["seed"]))
+    def stream(self, text, voice, n_takes, progress, **kw):
+        self.calls.append(("stream", text, n_takes, kw["seed"]))
         progress("semantic", 1, 2)
         yield SimpleNamespace(audio=np.zeros(3, np.float32), result=None)
         yield SimpleNamespace(audio=np.ones(2, np.float32), result=None)
-        yield SimpleNamespace(audio=None, result="streamed take")
+        takes = ("streamed take", *[f"streamed take {i}" for i in range(1, n_takes)])
+        yield SimpleNamespace(audio=None, result=takes[0], takes=takes)
 
     def generate_long(self, text, voice, language, settings, progress, seed, on_preview=None, **kw):
         self.calls.append(("long", text, seed, on_preview is not None))
@@ -112,6 +113,9 @@ def test_run_request_dispatches_batches_streams_and_long_text(pipe):
         rec, text, None, "en", kw, n, on_audio, lambda f, label: marks.append((f, label)), threading.Event(), LONG)
     assert run(3) == ["take 0", "take 1", "take 2"] and rec.calls[-1] == ("takes", "Hello.", 3, 10)
     assert run(1, chunks.append) == ["streamed take"] and [len(c) for c in chunks] == [3, 2]
+    assert run(2, chunks.append) == ["streamed take", "streamed take 1"]  # a batch streams its first take
+    assert rec.calls[-1] == ("stream", "Hello.", 2, 10) and [len(c) for c in chunks] == [3, 2, 3, 2]
+    del chunks[2:]
     assert run(2) and run(1) == ["take with seed 10"]  # no live preview: the one entry point for every length
     long_text = " ".join(f"Sentence number {i} is here, and it goes on for a while." for i in range(40))
     assert run(2, chunks.append, long_text) == ["take with seed 10", "take with seed 11"]
