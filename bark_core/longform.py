@@ -195,7 +195,8 @@ def generate_long(pipe, text: str, *, voice, language: str, settings: LongFormSe
             anchor = _voice_or(r, None)
     audio, sample_starts = join_audio([r.audio for r in results], C.SAMPLE_RATE, settings.silence_s,
                                       settings.crossfade_s)
-    timings = {key: sum(r.timings.get(key, 0.0) for r in results) for r in results for key in r.timings}
+    keys = dict.fromkeys(key for r in results for key in r.timings)  # every chunk's, in order
+    timings = {key: sum(r.timings.get(key, 0.0) for r in results) for key in keys}
     if "first_audio" in results[0].timings:  # streamed: the first chunk's first audio is the take's
         timings["first_audio"] = results[0].timings["first_audio"]
     sem = [r.semantic_tokens for r in results]
