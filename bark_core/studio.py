@@ -26,7 +26,7 @@ from .text import check_text, estimate_seconds, tokenize
 if TYPE_CHECKING:
     from .pipeline import BarkPipeline
 
-APP_MAX_TAKES = 4  # takes per request in the app (one batch; the engine allows up to pipeline.MAX_BATCH_TAKES)
+APP_MAX_TAKES = 4  # takes per request in the app (one batch; the engine allows up to cascade.MAX_BATCH_TAKES)
 # Each stage's share of a take's progress bar: roughly where the time goes on a CPU.
 STAGE_SPAN = {"semantic": (0.0, 0.25), "coarse": (0.25, 0.8), "fine": (0.8, 0.95), "decode": (0.95, 1.0)}
 CHARS_PER_TOKEN = 3.5  # a rough BERT-token count when the model's tokenizer is not loaded yet
