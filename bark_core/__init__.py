@@ -29,4 +29,7 @@ __all__ = [
 # 0.5.0: fast mode on CPUs with AMX / AVX-512-BF16 also runs the text and coarse prefills in bf16 (its takes of a seed
 # differ from 0.4.1's there; other CPUs: the same takes); the KV cache holds keys and values in one tensor (same
 # takes); `bark_core.studio`: the app's request logic, usable without Gradio.
+# 0.5.1: stream(n_takes=k) streams a batch (the same takes as generate_takes); generate_long(on_preview=) streams
+# long text chunk by chunk (the same take); loads through transformers hold one lock (a first-use import race);
+# an unreachable Hub fails at once. Default takes unchanged.
 __version__ = "0.5.1"

@@ -15,8 +15,8 @@ from .presets import EMBEDDINGS_INDEX
 
 # transformers' lazy top-level module is not safe for first imports from two threads at once: the app's token
 # counter loading the tokenizer while a generation loads the codec failed with "ImportError: cannot import name
-# 'EncodecConfig' from 'transformers'" (3 fresh processes in 4 here). Every import from transformers and every load
-# through it holds this lock; loads happen once per part, so serializing them costs nothing that matters.
+# 'EncodecConfig' from 'transformers'" (about one fresh process in two here). Every import from transformers and
+# every load through it holds this lock; loads happen once per part, so serializing them costs nothing that matters.
 TRANSFORMERS_LOCK = threading.RLock()
 
 

@@ -344,5 +344,4 @@ class BarkPipeline:
         return generate_long(self, text, voice=voice, language=language, settings=settings or LongFormSettings(),
                              stages=StageSettings.build(text_temp, waveform_temp, fine_temp, top_k, top_p, min_eos_p,
                                                         max_duration_s),
-                             seed=secrets.randbelow(2**32) if seed is None else check_seed(seed), progress=progress,
-                             on_preview=on_preview)
+                             seed=batch_seed(seed, 1), progress=progress, on_preview=on_preview)
