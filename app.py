@@ -16,18 +16,21 @@ import gradio as gr
 import soundfile as sf
 import torch
 
-from bark_core import GenerationCancelled, Voice, evaluation, studio
+from bark_core import GenerationCancelled, Voice
 from bark_core import constants as C
-from bark_core.bundle import read_bundle, reproduce
-from bark_core.evaluation import AXES, MAX_CELLS, Cell
-from bark_core.graphs import GRAPH_MODES
-from bark_core.language import LanguageDetector, language_advice
-from bark_core.longform import LongFormSettings
-from bark_core.plots import mini_strip, token_figure
-from bark_core.registry import Pipelines, StopSignals
-from bark_core.studio import APP_MAX_TAKES, overall_progress
-from bark_core.text import estimate_seconds
-from bark_core.voices import presets_for
+from bark_core.generation.longform import LongFormSettings
+from bark_core.generation.text import estimate_seconds
+from bark_core.models.graphs import GRAPH_MODES
+from bark_core.studio import evaluation
+from bark_core.studio import requests as studio
+from bark_core.studio.bundle import read_bundle, reproduce
+from bark_core.studio.evaluation import AXES, MAX_CELLS, Cell
+from bark_core.studio.plots import mini_strip, token_figure
+from bark_core.studio.registry import Pipelines, StopSignals
+from bark_core.studio.requests import APP_MAX_TAKES, overall_progress
+from bark_core.voices import catalog
+from bark_core.voices.catalog import presets_for
+from bark_core.voices.language import LanguageDetector, language_advice
 
 try:  # ZeroGPU on Hugging Face Spaces; a no-op everywhere else
     import spaces
@@ -41,7 +44,7 @@ ROOT = Path(__file__).resolve().parent
 CUES = ["[laughter]", "[laughs]", "[sighs]", "[music]", "[gasps]", "[clears throat]", "—", "...", "♪", "[MAN]",
         "[WOMAN]"]
 NO_VOICE = "none — let Bark invent a speaker"
-LANGUAGES = json.loads((ROOT / "voices" / "catalog.json").read_text(encoding="utf-8"))["languages"]
+LANGUAGES = catalog.languages()
 LANG_CHOICES = [("any language", "any")] + [(f"{name} ({code})", code) for code, name in LANGUAGES.items()]
 MAX_HISTORY = 50
 N_OUTPUTS = 13 + APP_MAX_TAKES - 1  # generate's outputs before the live preview

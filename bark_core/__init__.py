@@ -5,12 +5,13 @@
     out = pipe.generate("Hello! [laughs] I'm Bark.", voice="v2/en_speaker_6", seed=7)
 """
 
-from .config import PRESETS, CoarseSettings, FineGPTConfig, FineSettings, GPTConfig, SamplingParams, SemanticSettings
-from .hub import ModelFilesUnavailable
+from .generation.result import BarkResult
+from .generation.semantic import GenerationCancelled
+from .generation.settings import CoarseSettings, FineSettings, SamplingParams, SemanticSettings
+from .models.config import PRESETS, FineGPTConfig, GPTConfig
+from .models.hub import ModelFilesUnavailable
 from .pipeline import BarkPipeline
-from .result import BarkResult
-from .stages import GenerationCancelled
-from .voices import Voice
+from .voices.voice import Voice
 
 __all__ = [
     "BarkPipeline", "BarkResult", "GenerationCancelled", "Voice", "ModelFilesUnavailable", "PRESETS", "GPTConfig",

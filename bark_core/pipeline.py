@@ -8,28 +8,36 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Unpack
 
 import numpy as np
 import torch
 
 from . import constants as C
-from . import loading
-from .cascade import batch_seed, label_takes, run_takes
-from .coarse import generate_coarse
-from .config import (
-    DEFAULT_VOICES_REPO,
+from .generation.cascade import batch_seed, label_takes, run_takes
+from .generation.coarse import generate_coarse
+from .generation.fine import decode_codes, generate_fine
+from .generation.longform import LongFormSettings
+from .generation.result import BarkResult
+from .generation.sampling import StageStreams, check_generator, stage_streams
+from .generation.semantic import Progress, generate_semantic
+from .generation.settings import (
     CoarseSettings,
     FineSettings,
+    Sampling,
     SamplingParams,
     SemanticSettings,
     StageSettings,
     check_seed,
     check_tokens,
 )
-from .fine import decode_codes, generate_fine
-from .graphs import resolve_graphs
-from .hub import HubOptions, resolve_model
-from .loading import (
+from .generation.streaming import StreamChunk, StreamSettings, stream_take
+from .generation.text import encode_text
+from .models import loading
+from .models.config import DEFAULT_VOICES_REPO
+from .models.graphs import resolve_graphs
+from .models.hub import HubOptions, resolve_model
+from .models.loading import (
     bf16_prefill_plans,
     convert_weights,
     cpu_has_fast_bf16,
@@ -40,14 +48,8 @@ from .loading import (
     resolve_device,
     weights_format,
 )
-from .longform import LongFormSettings
-from .presets import PresetStore
-from .result import BarkResult
-from .sampling import StageStreams, check_generator, stage_streams
-from .stages import Progress, generate_semantic
-from .streaming import StreamChunk, StreamSettings, stream_take
-from .text import encode_text
-from .voices import Voice
+from .voices.presets import PresetStore
+from .voices.voice import Voice
 
 VoiceLike = Voice | str | Path | None
 GeneratorLike = torch.Generator | int | None
@@ -181,7 +183,7 @@ class BarkPipeline:
     def voice_cloner(self, *, hubert: str | Path | None = None, quantizer: str | Path | None = None):
         """A `VoiceCloner` sharing this pipeline's codec (HuBERT and the quantizer load now, on the pipeline's
         device; defaults: facebook/hubert-base-ls960 and GitMylo/bark-voice-cloning's quantizer)."""
-        from .cloning import DEFAULT_HUBERT, DEFAULT_QUANTIZER, VoiceCloner
+        from .voices.cloning import DEFAULT_HUBERT, DEFAULT_QUANTIZER, VoiceCloner
 
         return VoiceCloner.from_pretrained(self.codec, hubert=hubert or DEFAULT_HUBERT,
                                            quantizer=quantizer or DEFAULT_QUANTIZER,
@@ -259,23 +261,17 @@ class BarkPipeline:
         with self._running(self.codec):
             return decode_codes(self.codec, fine)
 
-    def generate(self, text: str, *, voice: VoiceLike = None, text_temp: float = C.DEFAULT_TEXT_TEMP,
-                 waveform_temp: float = C.DEFAULT_WAVEFORM_TEMP, fine_temp: float | None = C.DEFAULT_FINE_TEMP,
-                 top_k: int | None = None, top_p: float | None = None, min_eos_p: float | None = C.DEFAULT_MIN_EOS_P,
-                 max_duration_s: float | None = None, seed: int | None = None,
-                 progress: Progress | None = None) -> BarkResult:
+    def generate(self, text: str, *, voice: VoiceLike = None, seed: int | None = None,
+                 progress: Progress | None = None, **sampling: Unpack[Sampling]) -> BarkResult:
         """Text -> audio through all stages, drawing from the random streams of `seed` (see `make_streams`; None
-        picks a seed and reports it in the result)."""
-        return self.generate_takes(text, n_takes=1, voice=voice, text_temp=text_temp, waveform_temp=waveform_temp,
-                                   fine_temp=fine_temp, top_k=top_k, top_p=top_p, min_eos_p=min_eos_p,
-                                   max_duration_s=max_duration_s, seed=seed, progress=progress)[0]
+        picks a seed and reports it in the result).
 
-    def generate_takes(self, text: str, *, n_takes: int = 4, voice: VoiceLike = None,
-                       text_temp: float = C.DEFAULT_TEXT_TEMP, waveform_temp: float = C.DEFAULT_WAVEFORM_TEMP,
-                       fine_temp: float | None = C.DEFAULT_FINE_TEMP, top_k: int | None = None,
-                       top_p: float | None = None, min_eos_p: float | None = C.DEFAULT_MIN_EOS_P,
-                       max_duration_s: float | None = None, seed: int | None = None,
-                       progress: Progress | None = None) -> list[BarkResult]:
+        sampling: text_temp, waveform_temp, fine_temp, top_k, top_p, min_eos_p, max_duration_s (`Sampling`; what
+        each means, its default and range: `generation.settings.SAMPLING`). ValueError for bad input."""
+        return self.generate_takes(text, n_takes=1, voice=voice, seed=seed, progress=progress, **sampling)[0]
+
+    def generate_takes(self, text: str, *, n_takes: int = 4, voice: VoiceLike = None, seed: int | None = None,
+                       progress: Progress | None = None, **sampling: Unpack[Sampling]) -> list[BarkResult]:
         """`n_takes` variations of one text, seeds seed, seed+1, ..., decoded together as one batch.
 
         Exact mode: take i is token-identical to `generate(..., seed=seed + i)` (each row's matrix products run
@@ -283,7 +279,7 @@ class BarkPipeline:
         takes, but int8 dynamic quantization scales each product's activations by one number for the whole batch,
         so a take there is close to, not equal to, the single generation with its seed.
         """
-        stages = StageSettings.build(text_temp, waveform_temp, fine_temp, top_k, top_p, min_eos_p, max_duration_s)
+        stages = StageSettings.build(**sampling)
         seed = batch_seed(seed, n_takes)
         encode_text(self.tokenizer, text)
         v = self.resolve_voice(voice)
@@ -292,7 +288,7 @@ class BarkPipeline:
 
     def stream(self, text: str, *, voice: VoiceLike = None, seed: int | None = None, n_takes: int = 1,
                settings: StreamSettings | None = None, progress: Progress | None = None,
-               **sampling) -> Iterator[StreamChunk]:
+               **sampling: Unpack[Sampling]) -> Iterator[StreamChunk]:
         """Like `generate` (or `generate_takes` with n_takes > 1), but yields preview audio as each coarse window is
         done — of the first take — then the final takes.
 
@@ -328,20 +324,16 @@ class BarkPipeline:
         return dict(text=text, voice=v.name if v is not None else None, **stages.arguments(), model=self.name)
 
     def generate_long(self, text: str, *, voice: VoiceLike = None, language: str = "en",
-                      settings: LongFormSettings | None = None, text_temp: float = C.DEFAULT_TEXT_TEMP,
-                      waveform_temp: float = C.DEFAULT_WAVEFORM_TEMP, fine_temp: float | None = C.DEFAULT_FINE_TEMP,
-                      top_k: int | None = None, top_p: float | None = None,
-                      min_eos_p: float | None = C.DEFAULT_MIN_EOS_P, max_duration_s: float | None = None,
-                      seed: int | None = None, progress: Progress | None = None,
-                      on_preview: Callable[[np.ndarray], None] | None = None) -> BarkResult:
+                      settings: LongFormSettings | None = None, seed: int | None = None,
+                      progress: Progress | None = None, on_preview: Callable[[np.ndarray], None] | None = None,
+                      **sampling: Unpack[Sampling]) -> BarkResult:
         """Any length of text: split into chunks (see `longform.split_text`), generated in one voice and joined.
         Text that fits one window gives exactly `generate`'s result; max_duration_s applies to each chunk.
         See `LongFormSettings` for the chunk budget, voice carry, joins and caps. on_preview: gets preview audio
         (float32 (n,) at 24 kHz, each call continuing the last) as each chunk is streamed (see `stream`); the
         result is the same take."""
-        from .longform import generate_long
+        from .generation.longform import generate_long
 
         return generate_long(self, text, voice=voice, language=language, settings=settings or LongFormSettings(),
-                             stages=StageSettings.build(text_temp, waveform_temp, fine_temp, top_k, top_p, min_eos_p,
-                                                        max_duration_s),
+                             stages=StageSettings.build(**sampling),
                              seed=batch_seed(seed, 1), progress=progress, on_preview=on_preview)

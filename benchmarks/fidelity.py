@@ -26,8 +26,8 @@ def main() -> None:
 
     import bark_core.pipeline as pipeline_module
     from bark_core import BarkPipeline
-    from bark_core.fidelity import coarse_decode_fidelity, stage_fidelity
-    from bark_core.text import encode_text
+    from bark_core.generation.text import encode_text
+    from bark_core.testing.fidelity import coarse_decode_fidelity, stage_fidelity
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--weights", required=True, help="a model folder (benchmarks.speed writes random ones)")

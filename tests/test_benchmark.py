@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 
-from bark_core.random_weights import write_codec, write_suno_files, write_tokenizer
+from bark_core.testing.random_weights import write_codec, write_suno_files, write_tokenizer
 
 from .conftest import ROOT
 

@@ -9,8 +9,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from bark_core.bundle import read_bundle, reproduce, write_bundle
-from bark_core.evaluation import (
+from bark_core.generation.longform import LongFormSettings
+from bark_core.studio.bundle import read_bundle, reproduce, write_bundle
+from bark_core.studio.evaluation import (
     MAX_CELLS,
     build_cells,
     check_audio_budget,
@@ -18,7 +19,6 @@ from bark_core.evaluation import (
     ratings_from_csv,
     ratings_to_csv,
 )
-from bark_core.longform import LongFormSettings
 
 SAMPLING = dict(max_duration_s=0.5, text_temp=0.8)
 
@@ -50,7 +50,7 @@ def test_bundle_reproduces_identical_tokens(pipe, bundle_path):
 
 def test_preset_bundle_and_differences(pipe, tmp_path, model_dir):
     from bark_core import BarkPipeline
-    from bark_core.random_weights import write_offline_folder
+    from bark_core.testing.random_weights import write_offline_folder
 
     r = pipe.generate_long("Hello world.", voice="announcer", seed=3, **SAMPLING)
     path = write_bundle(tmp_path / "t.zip", pipe, r, "announcer", "en", LongFormSettings())

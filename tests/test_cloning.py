@@ -9,9 +9,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from bark_core import audio as A
-from bark_core.cloning import HubertQuantizer, VoiceCloner, load_quantizer, read_quantizer_info
-from bark_core.random_weights import write_hubert, write_quantizer
+from bark_core.testing.random_weights import write_hubert, write_quantizer
+from bark_core.voices import audio as A
+from bark_core.voices.cloning import HubertQuantizer, VoiceCloner, load_quantizer, read_quantizer_info
 
 SR = 44_100
 
@@ -169,7 +169,7 @@ def test_quantizer_must_fit_hubert(tmp_path, pipe):
 
 
 def test_quantizer_class_versions():
-    from bark_core.cloning import QuantizerConfig
+    from bark_core.voices.cloning import QuantizerConfig
 
     with pytest.raises(ValueError, match="version 2"):
         HubertQuantizer(QuantizerConfig(version=2))

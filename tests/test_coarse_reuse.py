@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-import bark_core.coarse as coarse_stage
+import bark_core.generation.coarse as coarse_stage
 from bark_core import constants as C
-from bark_core.config import CoarseSettings, SamplingParams
+from bark_core.generation.settings import CoarseSettings, SamplingParams
 
 from .conftest import need_prompts
 
@@ -99,7 +99,7 @@ def test_a_voice_whose_history_shifts_every_window_is_prefilled_each_time(pipe, 
 def test_decoded_teacher_forcing_reproduces_the_stage_and_measures_fast_mode(pipe, fast_pipe, monkeypatch):
     """The decode-faithful proxy's logits are what the stage sampled from (with and without reuse); fast mode's
     distance from exact mode is int8 noise, and reusing the cache adds no more than rounding to it."""
-    from bark_core.fidelity import coarse_decode_fidelity, coarse_logits_decoded
+    from bark_core.testing.fidelity import coarse_decode_fidelity, coarse_logits_decoded
 
     semantic = np.random.default_rng(3).integers(0, C.SEMANTIC_VOCAB_SIZE, 80)
     settings = CoarseSettings(SamplingParams(0.7))

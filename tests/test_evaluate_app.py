@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bark_core.evaluation import ratings_from_csv
+from bark_core.studio.evaluation import ratings_from_csv
 
 from .test_app import DEFAULTS, app_url, client  # noqa: F401 - the launched app fixtures
 
@@ -89,7 +89,7 @@ def test_temperature_and_model_axes(client, model_dir, axis, kw, label):  # noqa
 
 
 def test_a_full_disk_leaves_the_grid_cells_playable(client, model_dir, monkeypatch):  # noqa: F811
-    from bark_core.result import BarkResult
+    from bark_core.generation.result import BarkResult
 
     def full(self, path):
         raise OSError(28, "No space left on device")

@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 import torch
 
-from bark_core import BarkPipeline, graphs
+from bark_core import BarkPipeline
 from bark_core import constants as C
-from bark_core.graphs import Decoder, bucket, resolve_graphs
-from bark_core.loading import cast_linears, quantize_int8, weights_format
-from bark_core.model import KVCache
+from bark_core.models import graphs
+from bark_core.models.graphs import Decoder, bucket, resolve_graphs
+from bark_core.models.loading import cast_linears, quantize_int8, weights_format
+from bark_core.models.model import KVCache
 
 TEXT = "hello there, how are you"
 
@@ -38,7 +39,7 @@ def test_graph_modes_resolve_per_device(pipe):
 
 
 def test_the_app_registry_loads_pipelines_with_its_graphs_mode(model_dir):
-    from bark_core.registry import Pipelines
+    from bark_core.studio.registry import Pipelines
 
     pipes = Pipelines([str(model_dir)], device="cpu", graphs="static")
     assert pipes.get(str(model_dir)).graphs == "static" and pipes.get(str(model_dir), "fast").graphs == "static"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bark_core.language import LanguageDetector, language_advice, voice_language
+from bark_core.voices.language import LanguageDetector, language_advice, voice_language
 
 TEXTS = json.loads((Path(__file__).parent / "data" / "texts.json").read_text(encoding="utf-8"))
 

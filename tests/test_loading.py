@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from bark_core import BarkPipeline, ModelFilesUnavailable
-from bark_core.checkpoints import load_suno_checkpoint, safe_torch_load
-from bark_core.hub import HubOptions, resolve_model
-from bark_core.random_weights import random_models, suno_checkpoint, write_suno_files
+from bark_core.models.checkpoints import load_suno_checkpoint, safe_torch_load
+from bark_core.models.hub import HubOptions, resolve_model
+from bark_core.testing.random_weights import random_models, suno_checkpoint, write_suno_files
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -191,7 +191,7 @@ def test_an_unreachable_hub_answers_from_the_cache_or_fails_at_once(tmp_path, mo
     found and a missing one is reported as the Hub being unreachable."""
     import huggingface_hub
 
-    from bark_core import hub
+    from bark_core.models import hub
 
     def no_connection(address, timeout=None):
         raise OSError(101, "Network is unreachable")
@@ -221,7 +221,7 @@ def test_the_hub_probe_connects_to_the_configured_endpoint(monkeypatch):
 
     import huggingface_hub
 
-    from bark_core import hub
+    from bark_core.models import hub
 
     for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
@@ -240,7 +240,7 @@ def test_bad_model_argument(bad):
 
 
 def test_device_checks(model_dir):
-    from bark_core.loading import resolve_device
+    from bark_core.models.loading import resolve_device
 
     assert resolve_device("auto").type in ("cpu", "cuda")
     with pytest.raises(ValueError, match="device must be"):
@@ -261,8 +261,8 @@ def test_offload_keeps_models_on_cpu_and_matches(model_dir, pipe):
 def test_hub_failures_say_how_to_do_without_the_hub(tmp_path):
     """Each kind of file names its own local fix: model files the model folder, presets a voices folder, voices
     from recordings local HuBERT / quantizer copies."""
-    from bark_core.cloning import VoiceCloner, resolve_quantizer
-    from bark_core.presets import PresetStore
+    from bark_core.voices.cloning import VoiceCloner, resolve_quantizer
+    from bark_core.voices.presets import PresetStore
 
     offline = HubOptions(cache_dir=str(tmp_path), local_files_only=True)
     with pytest.raises(ModelFilesUnavailable, match="speaker_embeddings_path.json") as e:
@@ -286,8 +286,8 @@ def test_weight_norm_tensors_load_under_their_old_names(tmp_path, tiny_models):
     from safetensors import safe_open
     from transformers import EncodecModel, HubertConfig, HubertModel
 
-    from bark_core.loading import load_codec, load_models, load_transformers_model
-    from bark_core.random_weights import write_codec, write_hubert, write_transformers_folder
+    from bark_core.models.loading import load_codec, load_models, load_transformers_model
+    from bark_core.testing.random_weights import write_codec, write_hubert, write_transformers_folder
 
     old, new = write_codec(tmp_path / "old", seed=3), write_codec(tmp_path / "new", seed=3, legacy_names=False)
     with safe_open(str(old / "model.safetensors"), "pt") as f:

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bark_core import constants as C
-from bark_core.config import StageSettings
-from bark_core.longform import LongFormSettings, join_audio, split_text
-from bark_core.text import estimate_seconds, normalize_text
+from bark_core.generation.longform import LongFormSettings, join_audio, split_text
+from bark_core.generation.settings import StageSettings
+from bark_core.generation.text import estimate_seconds, normalize_text
 
 TEXTS = json.loads((Path(__file__).parent / "data" / "texts.json").read_text(encoding="utf-8"))
 SENTENCE_END = tuple(".!?。！？।")
@@ -85,7 +85,7 @@ KW = dict(max_duration_s=0.6, seed=5)
 def expected_chunks(pipe, text, voice, cfg, seed, voices_for):
     """Re-run each chunk alone, from the same generator stream, with the voice the carry mode names."""
     g = pipe.make_streams(seed)
-    stages = StageSettings.build(0.7, 0.7, 0.5, None, None, cfg.chunk_min_eos_p, KW["max_duration_s"])
+    stages = StageSettings.build(min_eos_p=cfg.chunk_min_eos_p, max_duration_s=KW["max_duration_s"])
     chunks = split_text(text, lambda s: len(pipe.tokenizer.encode(s, add_special_tokens=False)), "en", cfg)
     out = []
     for k, chunk in enumerate(chunks):

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from bark_core.loading import quantize_int8
-from bark_core.model import layer_norm, linear
+from bark_core.models.loading import quantize_int8
+from bark_core.models.model import layer_norm, linear
 
 
 def refuse(*_a, **_k):
@@ -49,7 +49,7 @@ def test_other_layers_fall_back_to_their_module():
 def test_a_generation_builds_its_block_plans_once(pipe, monkeypatch):
     """Decoding steps reuse the cache's plans (the point: no per-step kernel lookups); a fresh cache (the next
     generation) builds them again, so a model quantized or moved between generations runs its new kernels."""
-    from bark_core.model import Block, KVCache
+    from bark_core.models.model import Block, KVCache
 
     model = pipe.coarse_model
     built = []

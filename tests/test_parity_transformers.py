@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from bark_core import BarkPipeline
-from bark_core.random_weights import write_transformers_folder
-from bark_core.stages import semantic_input
+from bark_core.generation.semantic import semantic_input
+from bark_core.testing.random_weights import write_transformers_folder
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_fine_logits(hf_bark, tiny_models, codebook):
 @torch.inference_mode()
 def test_cached_decoding_matches_full_forward(tiny_models):
     """The preallocated KV cache gives the same logits as recomputing the whole prefix."""
-    from bark_core.model import KVCache
+    from bark_core.models.model import KVCache
 
     model = tiny_models["coarse"]
     ids = torch.from_numpy(np.random.default_rng(2).integers(0, 12_096, size=(1, 300)))

@@ -92,7 +92,7 @@ def test_stage_inputs_are_checked(pipe):
 
 
 def test_a_generator_of_another_device_is_refused_before_any_work(pipe):
-    from bark_core.sampling import check_generator
+    from bark_core.generation.sampling import check_generator
 
     cpu = torch.Generator().manual_seed(0)
     assert pipe.coarse_to_fine(np.zeros((2, 3), dtype=np.int64), generator=cpu).shape == (8, 3)
@@ -129,8 +129,8 @@ def test_fast_mode_int8(fast_pipe, pipe):
 
 
 def test_fast_mode_fidelity_proxy(fast_pipe, pipe):
-    from bark_core.fidelity import stage_fidelity
-    from bark_core.text import encode_text
+    from bark_core.generation.text import encode_text
+    from bark_core.testing.fidelity import stage_fidelity
 
     out = pipe.generate("Hello world", seed=2, max_duration_s=2.0)
     f = stage_fidelity(pipe, fast_pipe, encode_text(pipe.tokenizer, "Hello world"), out.semantic_tokens,
@@ -145,9 +145,9 @@ def test_fast_mode_fidelity_proxy(fast_pipe, pipe):
 
 def test_windowed_teacher_forcing_reproduces_the_coarse_stage_logits(pipe, monkeypatch):
     """The fidelity proxy's coarse logits are exactly what the stage sampled from, window by window."""
-    import bark_core.coarse as coarse_stage
-    from bark_core.config import CoarseSettings, SamplingParams
-    from bark_core.fidelity import coarse_logits_windowed, coarse_window_fidelity
+    import bark_core.generation.coarse as coarse_stage
+    from bark_core.generation.settings import CoarseSettings, SamplingParams
+    from bark_core.testing.fidelity import coarse_logits_windowed, coarse_window_fidelity
 
     seen = []
     real_sample = coarse_stage.sample
@@ -182,9 +182,9 @@ def test_fast_twin_leaves_the_exact_weights_alone(pipe):
 def test_bf16_precision_runs_the_gpu_code_path_on_cpu(model_dir, pipe):
     """precision="bf16" is bf16 autocast on any device: on CPU it runs the code path GPUs take (autocast, a bf16 KV
     cache, one random stream per stage, interleaved streaming), so that path is tested without a GPU."""
-    from bark_core.fidelity import _compare
-    from bark_core.stages import semantic_input
-    from bark_core.text import encode_text
+    from bark_core.generation.semantic import semantic_input
+    from bark_core.generation.text import encode_text
+    from bark_core.testing.fidelity import _compare
 
     bf16 = BarkPipeline.from_pretrained(str(model_dir), device="cpu", precision="bf16", voices=pipe.presets.source)
     assert bf16.precision == "bf16-autocast" and bf16.make_streams(3).split and not bf16.row_exact
@@ -214,8 +214,8 @@ def test_fast_mode_runs_prefills_and_fine_passes_in_bf16_on_cpus_with_bf16_units
     its matrix products in bf16: the fine passes, and the text and coarse models' prefills (into the fp32 cache the
     int8 decoding steps read)."""
     import bark_core.pipeline as pipeline_module
-    from bark_core.fidelity import stage_fidelity
-    from bark_core.text import encode_text
+    from bark_core.generation.text import encode_text
+    from bark_core.testing.fidelity import stage_fidelity
 
     monkeypatch.setattr(pipeline_module, "cpu_has_fast_bf16", lambda: True)
     hybrid = BarkPipeline.from_pretrained(str(model_dir), device="cpu", precision="fast")
@@ -242,8 +242,8 @@ def test_fast_mode_runs_prefills_and_fine_passes_in_bf16_on_cpus_with_bf16_units
 def test_a_bf16_prefill_fills_the_fp32_cache_that_int8_decoding_reads(tiny_models):
     """The prefill runs the bf16 copies (and only the prefill: a decoding step runs the int8 layers), its keys and
     values land in an fp32 cache, and the logits stay within bf16 rounding of the fp32 model's."""
-    from bark_core.loading import bf16_prefill_plans, quantize_int8
-    from bark_core.model import KVCache
+    from bark_core.models.loading import bf16_prefill_plans, quantize_int8
+    from bark_core.models.model import KVCache
 
     fp32 = tiny_models["coarse"].eval()
     hybrid = quantize_int8(fp32)

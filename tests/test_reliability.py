@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from bark_core.random_weights import random_models, suno_checkpoint, write_hubert, write_quantizer
+from bark_core.testing.random_weights import random_models, suno_checkpoint, write_hubert, write_quantizer
 
 from .conftest import PROMPTS, ROOT, need_prompts
 from .test_app import DEFAULTS, free_port
@@ -266,7 +266,7 @@ def test_partial_download_in_cache_is_not_used(tmp_path):
 
 
 def test_disk_full_when_saving_keeps_the_take(client, monkeypatch):
-    from bark_core.result import BarkResult
+    from bark_core.generation.result import BarkResult
 
     def full(self, path):
         raise OSError(28, "No space left on device")
@@ -311,7 +311,7 @@ def test_server_side_stop_ends_only_that_sessions_work(client, server):
     """Stop also flags the session's generations on the server, so it works even if the page's cancel misses."""
     import threading
 
-    from bark_core.registry import StopSignals
+    from bark_core.studio.registry import StopSignals
 
     signals, mine, theirs = StopSignals(), threading.Event(), threading.Event()
     with signals.register("me", mine), signals.register("you", theirs):
@@ -369,8 +369,8 @@ def test_three_clients_no_crosstalk_and_busy_message(server):
 
 RACE = """
 import sys, threading
-from bark_core.hub import HubOptions
-from bark_core.loading import load_codec, load_tokenizer
+from bark_core.models.hub import HubOptions
+from bark_core.models.loading import load_codec, load_tokenizer
 folder = sys.argv[1]
 errors, barrier = [], threading.Barrier(2)
 def run(fn, *args):
@@ -407,8 +407,8 @@ def test_loads_through_transformers_wait_for_the_lock(model_dir):
     the tokenizer waits for it."""
     import threading
 
-    from bark_core.hub import HubOptions
-    from bark_core.loading import TRANSFORMERS_LOCK, load_codec, load_tokenizer
+    from bark_core.models.hub import HubOptions
+    from bark_core.models.loading import TRANSFORMERS_LOCK, load_codec, load_tokenizer
 
     def load_then_set(load, folder: str, done: threading.Event) -> None:
         load(folder, HubOptions())

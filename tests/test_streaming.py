@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from bark_core import constants as C
-from bark_core.streaming import StreamSettings
+from bark_core.generation.streaming import StreamSettings
 
 
 @pytest.mark.parametrize("voice", [None, "v2/en_speaker_6"])
@@ -58,8 +58,8 @@ def test_the_first_chunk_is_cut_inside_the_first_window(pipe):
 
 
 def test_coarse_windows_yield_early_once_inside_the_first_window(pipe):
-    from bark_core.coarse import coarse_windows
-    from bark_core.config import CoarseSettings
+    from bark_core.generation.coarse import coarse_windows
+    from bark_core.generation.settings import CoarseSettings
 
     semantic = np.random.default_rng(0).integers(0, 10_000, 120)
 
@@ -138,7 +138,7 @@ def test_interleaved_stream_reports_a_take_that_says_nothing(fast_pipe):
 
 
 def test_semantic_needed_is_the_fewest_tokens_for_a_coarse_length():
-    from bark_core.coarse import n_coarse_steps, semantic_needed
+    from bark_core.generation.coarse import n_coarse_steps, semantic_needed
 
     for n_coarse in range(0, 2400, 7):
         n = semantic_needed(n_coarse)

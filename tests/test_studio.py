@@ -9,10 +9,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from bark_core import GenerationCancelled, studio
-from bark_core.evaluation import Cell, cell_record, rate
-from bark_core.longform import LongFormSettings
-from bark_core.voices import presets_for
+from bark_core import GenerationCancelled
+from bark_core.generation.longform import LongFormSettings
+from bark_core.studio import requests as studio
+from bark_core.studio.evaluation import Cell, cell_record, rate
+from bark_core.voices.catalog import presets_for
 
 LONG = LongFormSettings()
 

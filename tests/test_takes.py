@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from bark_core import BarkPipeline
-from bark_core.bundle import read_bundle, reproduce, write_bundle
-from bark_core.longform import LongFormSettings
-from bark_core.model import KVCache
+from bark_core.generation.longform import LongFormSettings
+from bark_core.models.model import KVCache
+from bark_core.studio.bundle import read_bundle, reproduce, write_bundle
 
 TEXT = "Hello world"
 

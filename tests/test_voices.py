@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from bark_core import Voice
-from bark_core.presets import PresetStore
-from bark_core.voices import catalog, check_preset_name, preset_names
+from bark_core.voices.catalog import catalog, check_preset_name, preset_names
+from bark_core.voices.presets import PresetStore
 
 from .conftest import load_npz, need_prompts
 
@@ -101,7 +101,7 @@ def test_invalid_voice_arrays(mutate, message):
     with pytest.raises(ValueError, match=message):
         Voice.from_arrays(d)
     with pytest.raises(ValueError, match=message):
-        from bark_core.voices import read_npz
+        from bark_core.voices.voice import read_npz
         Voice.from_arrays(read_npz(npz_bytes(d), "x.npz"))
 
 

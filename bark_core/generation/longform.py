@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from . import constants as C
+from .. import constants as C
 from .text import estimate_seconds, normalize_text
 
 # A cue like "[clears throat]" is one unit; otherwise words with their trailing space.

@@ -7,7 +7,7 @@ import unicodedata
 
 import numpy as np
 
-from . import constants as C
+from .. import constants as C
 
 # Rough speaking rate of Bark voices, used only for estimates shown to users (never for generation).
 BERT_TOKENS_PER_SECOND = 4.5

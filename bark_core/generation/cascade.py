@@ -13,17 +13,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from ..voices.voice import Voice
 from .coarse import generate_coarse_takes
-from .config import StageSettings, check_seed
 from .fine import decode_codes, generate_fine
 from .result import BarkResult
 from .sampling import StageStreams
-from .stages import Progress, generate_semantic_takes, report, require_speech
+from .semantic import Progress, generate_semantic_takes, report, require_speech
+from .settings import StageSettings, check_seed
 from .text import encode_text
-from .voices import Voice
 
 if TYPE_CHECKING:
-    from .pipeline import BarkPipeline
+    from ..pipeline import BarkPipeline
 
 MAX_BATCH_TAKES = 8  # takes decoded in one batch
 

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import torch
 
-from . import constants as C
+from .. import constants as C
 from .checkpoints import MODEL_KINDS, load_hf_models, load_suno_checkpoint, safe_torch_load
 from .config import DEFAULT_CODEC, DEFAULT_VOICES_REPO
-from .hub import CODEC_PATTERNS, LOCAL_HINT, TOKENIZER_PATTERNS, HubOptions, ModelSource, local_or_hub
-from .presets import EMBEDDINGS_INDEX
+from .hub import CODEC_PATTERNS, EMBEDDINGS_INDEX, LOCAL_HINT, TOKENIZER_PATTERNS, HubOptions, ModelSource, local_or_hub
 
 # transformers' lazy top-level module is not safe for first imports from two threads at once: the app's token
 # counter loading the tokenizer while a generation loads the codec failed with "ImportError: cannot import name

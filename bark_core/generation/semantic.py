@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
-from . import constants as C
-from .config import SemanticSettings
-from .graphs import Decoder
-from .model import GPT, KVCache
+from .. import constants as C
+from ..models.graphs import Decoder
+from ..models.model import GPT, KVCache
 from .sampling import sample
+from .settings import SemanticSettings
 
 Progress = Callable[[str, int, int], None]
 

@@ -8,10 +8,9 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from .hub import VOICES_HINT, HubOptions, hub_file
-from .voices import PROMPT_KEYS, Voice, check_preset_name
-
-EMBEDDINGS_INDEX = "speaker_embeddings_path.json"
+from ..models.hub import EMBEDDINGS_INDEX, VOICES_HINT, HubOptions, hub_file
+from .catalog import check_preset_name
+from .voice import PROMPT_KEYS, Voice
 
 
 def _safe_relpath(rel: object, name: str) -> str:

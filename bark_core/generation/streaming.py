@@ -26,16 +26,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import constants as C
+from .. import constants as C
+from ..voices.voice import Voice
 from .cascade import finish
 from .coarse import coarse_windows
-from .config import FineSettings, StageSettings
 from .fine import decode_codes, generate_fine
 from .result import BarkResult
 from .sampling import StageStreams
-from .stages import Progress, SemanticFeed, semantic_steps
+from .semantic import Progress, SemanticFeed, semantic_steps
+from .settings import FineSettings, StageSettings
 from .text import encode_text
-from .voices import Voice
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from .config import DEFAULT_CODEC, DEFAULT_TOKENIZER, PRESETS
 
 SUNO_FILE_SETS = (("text_2.pt", "coarse_2.pt", "fine_2.pt"), ("text.pt", "coarse.pt", "fine.pt"))
 TOKENIZER_PATTERNS = ["vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]
+EMBEDDINGS_INDEX = "speaker_embeddings_path.json"  # a repo's index of its preset voices
 CODEC_PATTERNS = ["config.json", "*.safetensors", "preprocessor_config.json"]
 HF_WEIGHT_PATTERNS = ["config.json", "*.safetensors", "*.safetensors.index.json", "generation_config.json",
                       *TOKENIZER_PATTERNS]

@@ -13,12 +13,12 @@ from functools import partial
 import numpy as np
 import torch
 
-from . import constants as C
-from .config import CoarseSettings
-from .graphs import Decoder
-from .model import GPT, KVCache
+from .. import constants as C
+from ..models.graphs import Decoder
+from ..models.model import GPT, KVCache
 from .sampling import sample
-from .stages import Progress, SemanticFeed, report
+from .semantic import Progress, SemanticFeed, report
+from .settings import CoarseSettings
 
 
 def flatten_coarse(codes: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import constants as C
+from .. import constants as C
 from .config import FineGPTConfig, GPTConfig
 from .model import GPT, FineGPT
 

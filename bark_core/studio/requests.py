@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..generation.longform import LongFormSettings, plan_chunks, split_text
+from ..generation.result import BarkResult
+from ..generation.semantic import GenerationCancelled
+from ..generation.text import check_text, estimate_seconds, tokenize
 from .bundle import write_bundle
-from .longform import LongFormSettings, plan_chunks, split_text
-from .result import BarkResult
-from .stages import GenerationCancelled
-from .text import check_text, estimate_seconds, tokenize
 
 if TYPE_CHECKING:
-    from .pipeline import BarkPipeline
+    from ..pipeline import BarkPipeline
 
 APP_MAX_TAKES = 4  # takes per request in the app (one batch; the engine allows up to cascade.MAX_BATCH_TAKES)
 # Each stage's share of a take's progress bar: roughly where the time goes on a CPU.

@@ -1,4 +1,4 @@
-"""Voices (Bark history prompts): validation, `.npz` files, and the preset catalogue.
+"""Voices (Bark history prompts): the `Voice` type, its validation and `.npz` files.
 
 A voice is three integer arrays: `semantic_prompt` (T_s,) in 0..9999, `coarse_prompt` (2, T_c) and
 `fine_prompt` (8, T_f) in 0..1023, with T_c / T_s ≈ 75 / 49.9 (the reference's check, rounded to 0.1).
@@ -7,10 +7,7 @@ Files are always read with `allow_pickle=False`.
 
 from __future__ import annotations
 
-import difflib
-import functools
 import io
-import json
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,9 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import constants as C
+from .. import constants as C
 
-CATALOG_PATH = Path(__file__).resolve().parent.parent / "voices" / "catalog.json"
 PROMPT_KEYS = ("semantic_prompt", "coarse_prompt", "fine_prompt")
 MAX_VOICE_FILE_BYTES = 8 * 1024 * 1024  # real presets are ~20 kB; anything this big is not a voice
 MAX_PROMPT_SECONDS = 60  # far more history than any window uses (a take is at most ~15 s)
@@ -132,35 +128,3 @@ def validate_prompt_arrays(arrays: Mapping[str, object], label: str) -> tuple[np
             f"got {coarse.shape[1]}"
         )
     return sem, coarse, fine
-
-
-# Preset catalogue -------------------------------------------------------------------------------------------
-
-
-@functools.cache
-def catalog() -> tuple[dict, ...]:
-    """Every preset Bark ships: dicts with name, language, version, description (from voices/catalog.json)."""
-    return tuple(json.loads(CATALOG_PATH.read_text(encoding="utf-8"))["voices"])
-
-
-def preset_names() -> tuple[str, ...]:
-    return tuple(v["name"] for v in catalog())
-
-
-def presets_for(language: str) -> list[str]:
-    """Preset names for `language` ("any": all), as a picker lists them: v2 presets first, then v1, then the
-    announcer and the unlabelled speakers."""
-    voices = [v for v in catalog() if language == "any" or v["language"] == language]
-    order = {"v2": 0, "v1": 1}
-    return [v["name"] for v in sorted(voices, key=lambda v: (order[v["version"]], v["name"].count("_") < 2))]
-
-
-def check_preset_name(name: str) -> str:
-    """Return `name` if it is a known preset; otherwise ValueError with close matches."""
-    names = preset_names()
-    if name in names:
-        return name
-    close = difflib.get_close_matches(name, names, n=4, cutoff=0.6)
-    hint = f" Did you mean {', '.join(close)}?" if close else ""
-    raise ValueError(f"unknown voice preset {name!r}.{hint} Presets look like 'v2/en_speaker_6', 'de_speaker_3', "
-                     f"'announcer'; or pass a path to an .npz file.")

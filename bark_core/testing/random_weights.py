@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import constants as C
-from .checkpoints import MODEL_KINDS, hf_key_to_suno
-from .config import FineGPTConfig, GPTConfig
-from .model import GPT, FineGPT
+from .. import constants as C
+from ..models.checkpoints import MODEL_KINDS, hf_key_to_suno
+from ..models.config import FineGPTConfig, GPTConfig
+from ..models.model import GPT, FineGPT
 
 TEXT_VOCAB = (129_600, 10_048)
 COARSE_VOCAB = (12_096, 12_096)
@@ -209,7 +209,7 @@ def write_quantizer(path: Path, input_size: int = 32, hidden_size: int = 24, ver
     """A random HuBERT quantizer in gitmylo's format: a torch zip of the state dict plus `<name>/.info` JSON."""
     import zipfile
 
-    from .cloning import HubertQuantizer, QuantizerConfig
+    from ..voices.cloning import HubertQuantizer, QuantizerConfig
 
     torch.manual_seed(seed)
     config = QuantizerConfig(input_size, hidden_size, C.SEMANTIC_VOCAB_SIZE, version)

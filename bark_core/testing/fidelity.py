@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import constants as C
-from .coarse import cached_prefix, coarse_window_input, flatten_coarse
-from .config import CoarseSettings
-from .model import KVCache
-from .stages import semantic_input
+from .. import constants as C
+from ..generation.coarse import cached_prefix, coarse_window_input, flatten_coarse
+from ..generation.semantic import semantic_input
+from ..generation.settings import CoarseSettings
+from ..models.model import KVCache
 
 
 def _compare(p_logits: torch.Tensor, q_logits: torch.Tensor) -> tuple[float, float]:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import constants as C
-from .voices import Voice
+from .. import constants as C
+from ..voices.voice import Voice
 
 
 @dataclass(frozen=True, eq=False)

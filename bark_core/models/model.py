@@ -22,7 +22,7 @@ try:  # eager-mode dynamic quantization (fast mode on CPU); without it, exact an
 except ImportError:  # pragma: no cover - a torch build without torch.ao
     QuantizedLinear = None
 
-from . import constants as C
+from .. import constants as C
 from .config import FineGPTConfig, GPTConfig
 
 

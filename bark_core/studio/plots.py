@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import constants as C
+from .. import constants as C
 
 
 def spectrogram_db(audio: np.ndarray, sample_rate: int = C.SAMPLE_RATE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

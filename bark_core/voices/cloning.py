@@ -16,12 +16,12 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from . import constants as C
+from .. import constants as C
+from ..models.checkpoints import safe_torch_load
+from ..models.hub import CLONING_HINT, HubOptions, hub_file
+from ..models.loading import TRANSFORMERS_LOCK, load_transformers_model
 from .audio import Recording, prepare_clip, read_recording, resample
-from .checkpoints import safe_torch_load
-from .hub import CLONING_HINT, HubOptions, hub_file
-from .loading import TRANSFORMERS_LOCK, load_transformers_model
-from .voices import Voice
+from .voice import Voice
 
 HUBERT_SAMPLE_RATE = 16_000
 HUBERT_LAYER = 9

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .config import SamplingParams
+from .settings import SamplingParams
 
 
 def filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None) -> torch.Tensor:

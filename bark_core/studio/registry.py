@@ -7,11 +7,11 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from .cloning import VoiceCloner
-from .config import DEFAULT_TOKENIZER
-from .hub import HubOptions
-from .loading import load_tokenizer
-from .pipeline import BarkPipeline
+from ..models.config import DEFAULT_TOKENIZER
+from ..models.hub import HubOptions
+from ..models.loading import load_tokenizer
+from ..pipeline import BarkPipeline
+from ..voices.cloning import VoiceCloner
 
 
 class Pipelines:

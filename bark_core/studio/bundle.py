@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .loading import TRANSFORMERS_LOCK
-from .longform import LongFormSettings
-from .result import BarkResult
-from .voices import Voice, read_npz
+from ..generation.longform import LongFormSettings
+from ..generation.result import BarkResult
+from ..models.loading import TRANSFORMERS_LOCK
+from ..voices.voice import Voice, read_npz
 
 FORMAT = "bark-studio-take/1"
 ALLOWED = {"take.wav", "voice.npz", "tokens.npz", "settings.json", "prompt.npz"}
@@ -35,7 +35,7 @@ SAMPLING_KEYS = ("text_temp", "waveform_temp", "fine_temp", "top_k", "top_p", "m
 def versions() -> dict[str, str]:
     import torch
 
-    from . import __version__
+    from .. import __version__
 
     with TRANSFORMERS_LOCK:
         import transformers

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .constants import SUPPORTED_LANGUAGES
+from ..constants import SUPPORTED_LANGUAGES
 
 MIN_LETTERS = 8  # shorter text is too little to tell
 _CUES = re.compile(r"\[[^\]]*\]|♪|—|\.\.\.")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import constants as C
-from .config import FineSettings, SamplingParams
-from .model import FineGPT
+from .. import constants as C
+from ..models.model import FineGPT
 from .sampling import sample
-from .stages import Progress, report
+from .semantic import Progress, report
+from .settings import FineSettings, SamplingParams
 
 
 def fine_windows(n_frames: int, n_history: int, window: int = C.FINE_WINDOW) -> list[tuple[int, int]]:

@@ -1,0 +1,75 @@
+"""The catalogue of Bark's preset voices (`catalog.json`, shipped with the package): names, languages, versions, and
+for the v2 presets the gender and short note that Suno's speaker library gives (sources named in the file)."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from importlib import resources
+
+LABEL_SEPARATOR = " · "
+
+
+@functools.cache
+def catalog() -> tuple[dict, ...]:
+    """Every preset Bark ships (from catalog.json): dicts with name, language, version, description, gender ("male",
+    "female", or "" where no source gives it), notes (the source's short note, or "") and sources (ids into
+    `sources()`)."""
+    return tuple(_catalog_file()["voices"])
+
+
+def preset_names() -> tuple[str, ...]:
+    return tuple(v["name"] for v in catalog())
+
+
+def presets_for(language: str) -> list[str]:
+    """Preset names for `language` ("any": all), as a picker lists them: v2 presets first, then v1, then the
+    announcer and the unlabelled speakers."""
+    voices = [v for v in catalog() if language == "any" or v["language"] == language]
+    order = {"v2": 0, "v1": 1}
+    return [v["name"] for v in sorted(voices, key=lambda v: (order[v["version"]], v["name"].count("_") < 2))]
+
+
+def check_preset_name(name: str) -> str:
+    """Return `name` if it is a known preset; otherwise ValueError with close matches."""
+    names = preset_names()
+    if name in names:
+        return name
+    close = difflib.get_close_matches(name, names, n=4, cutoff=0.6)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise ValueError(f"unknown voice preset {name!r}.{hint} Presets look like 'v2/en_speaker_6', 'de_speaker_3', "
+                     f"'announcer'; or pass a path to an .npz file.")
+
+
+@functools.cache
+def _catalog_file() -> dict:
+    return json.loads(resources.files(__package__).joinpath("catalog.json").read_text(encoding="utf-8"))
+
+
+def languages() -> dict[str, str]:
+    """Bark's languages: code -> English name, in the catalogue's order."""
+    return dict(_catalog_file()["languages"])
+
+
+def sources() -> dict[str, dict]:
+    """Where the catalogue's genders and notes come from: source id -> entry with title, url, covers, read (the date it
+    was read) and read_via (the public copies it was read through)."""
+    return {entry["id"]: dict(entry) for entry in _catalog_file()["sources"]}
+
+
+def preset_label(name: str) -> str:
+    """How a picker shows preset `name`: the name, its language's English name, its gender and its note, each part only
+    where the catalogue knows it (a fact no source gives is left out, never guessed), joined by LABEL_SEPARATOR.
+
+    "v2/en_speaker_6" -> "v2/en_speaker_6 · English · male · Suno Favorite"; "de_speaker_3" -> "de_speaker_3 · German";
+    "speaker_0" -> "speaker_0". Raises ValueError, with close matches, for a name that is no preset.
+    """
+    voice = _voices_by_name()[check_preset_name(name)]
+    language = languages().get(voice["language"] or "", "")
+    return LABEL_SEPARATOR.join(part for part in (voice["name"], language, voice["gender"], voice["notes"]) if part)
+
+
+@functools.cache
+def _voices_by_name() -> dict[str, dict]:
+    return {v["name"]: v for v in catalog()}
