@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Unpack
 
@@ -32,11 +33,11 @@ from .generation.settings import (
     check_tokens,
 )
 from .generation.streaming import StreamChunk, StreamSettings, stream_take
-from .generation.text import encode_text
+from .generation.text import encode_prompt
 from .models import loading
 from .models.config import DEFAULT_VOICES_REPO
 from .models.graphs import resolve_graphs
-from .models.hub import HubOptions, resolve_model
+from .models.hub import HubOptions, has_random_weights, resolve_model
 from .models.loading import (
     bf16_prefill_plans,
     convert_weights,
@@ -48,10 +49,12 @@ from .models.loading import (
     resolve_device,
     weights_format,
 )
+from .voices.catalog import is_preset_name
 from .voices.presets import PresetStore
-from .voices.voice import Voice
+from .voices.voice import DICT_VOICE_NAME, PROMPT_KEYS, Voice, voice_path
 
-VoiceLike = Voice | str | Path | None
+# A voice as callers give it: see `BarkPipeline.resolve_voice`.
+VoiceLike = Voice | str | os.PathLike | Mapping[str, np.ndarray] | None
 GeneratorLike = torch.Generator | int | None
 
 
@@ -64,10 +67,12 @@ class BarkPipeline:
     def __init__(self, models: dict[str, torch.nn.Module], tokenizer, codec: torch.nn.Module, *,
                  device: str | torch.device = "auto", offload: bool = False, presets: PresetStore | None = None,
                  name: str = "bark", precision: str = "exact", models_are_mine: bool = False,
-                 graphs: str = "auto", fingerprint: dict[str, str] | None = None):
+                 graphs: str = "auto", fingerprint: dict[str, str] | None = None, random_weights: bool = False):
         """models_are_mine: nothing else uses `models`, so fast mode may quantize them in place (lower peak memory).
-        graphs: see `from_pretrained`. fingerprint: `weights_fingerprint()` of these weights, if known."""
+        graphs: see `from_pretrained`. fingerprint: `weights_fingerprint()` of these weights, if known.
+        random_weights: the weights are random (a folder marked by `write_offline_folder`): the audio is noise."""
         self.device = resolve_device(device)
+        self.random_weights = bool(random_weights)
         self.graphs = resolve_graphs(graphs, self.device)
         self.offload = bool(offload)
         self.name = name
@@ -103,7 +108,7 @@ class BarkPipeline:
                         device: str = "auto", offload: bool = False, cache_dir: str | None = None,
                         local_files_only: bool = False, revision: str | None = None,
                         token: str | bool | None = None, precision: str = "exact",
-                        graphs: str = "auto") -> BarkPipeline:
+                        graphs: str = "auto", progress: Progress | None = None) -> BarkPipeline:
         """Load "bark", "bark-small", a Hub repo id or a local folder (suno `.pt` files or transformers layout).
 
         tokenizer / codec: Hub ids or local folders; by default the model folder's `tokenizer/` and `codec/`
@@ -116,14 +121,20 @@ class BarkPipeline:
         graphs: how decoding steps run (`graphs.Decoder`): "auto" (CUDA graphs on a CUDA device, else eager),
         "cuda", "off" (eager), "static" (the graphs' static-shape step without capture, any device) or "compile"
         (that step compiled by torch.compile, captured on CUDA; compiles on the first generation: slow, opt-in).
+        progress(stage, done, total): what is happening while it loads, for a first request's page: ("downloading
+        text_2.pt", bytes done, bytes total) while a file comes from the Hub, ("loading the text model", 1, 4) before
+        each part (`loading.LOAD_STEPS`).
+        A folder marked by `write_offline_folder` loads as `random_weights=True`.
         """
-        hub = HubOptions(cache_dir, local_files_only, revision, token)
+        hub = HubOptions(cache_dir, local_files_only, revision, token, progress=progress)
         source = resolve_model(str(model), tokenizer and str(tokenizer), codec and str(codec), hub)
-        models, embedded_codec = load_models(source)
+        models, embedded_codec = load_models(source, progress)
+        if progress is not None:
+            progress(f"loading {loading.LOAD_STEPS[-1]}", len(loading.LOAD_STEPS), len(loading.LOAD_STEPS))
         codec_model = embedded_codec if embedded_codec is not None else load_codec(source.codec, hub)
         return cls(models, load_tokenizer(source.tokenizer, hub), codec_model, device=device, offload=offload,
                    presets=PresetStore(voices or default_voices(source), hub), name=str(model), precision=precision,
-                   models_are_mine=True, graphs=graphs)
+                   models_are_mine=True, graphs=graphs, random_weights=has_random_weights(model))
 
     # helpers ------------------------------------------------------------------------------------------------
 
@@ -161,7 +172,8 @@ class BarkPipeline:
                              f"make the {precision!r} pipeline from an exact one on a CPU, or load it again")
         return BarkPipeline(models, self.tokenizer, self.codec, device=self.device, offload=self.offload,
                             presets=self.presets, name=self.name, precision=precision, graphs=self.graphs,
-                            models_are_mine=self.weights_format != "fp32", fingerprint=self.weights_fingerprint())
+                            models_are_mine=self.weights_format != "fp32", fingerprint=self.weights_fingerprint(),
+                            random_weights=self.random_weights)
 
     @property
     def precision(self) -> str:
@@ -204,15 +216,32 @@ class BarkPipeline:
         return self.make_generator(secrets.randbelow(2**32) if generator is None else generator)
 
     def resolve_voice(self, voice: VoiceLike) -> Voice | None:
-        """A Voice, a preset name ("v2/en_speaker_6", "announcer"), a path to an `.npz`, or None."""
+        """The voice (history prompt) a generation is conditioned on, or None (no voice).
+
+        voice: a `Voice`; a preset name ("v2/en_speaker_6", "announcer"); a path to a Bark `.npz` file, as a
+        `Path` or a string ("/some/dir/MYVOICE.NPZ", "~/voices/me.npz", "voices/me.npz": any case of the suffix,
+        `~` expanded, relative to the working directory); a mapping of the three prompt arrays semantic_prompt,
+        coarse_prompt and fine_prompt (what suno's `history_prompt` takes as a dict, or `np.load` of an `.npz`);
+        or None. A string is a preset name if it is one; otherwise a path if it names an existing file or cannot
+        be a preset name (a suffix, a leading "/", "~" or ".", several folders: `voices.voice.voice_path`).
+        ValueError, saying what is allowed: an unknown preset (with close matches), a missing file (naming the
+        preset a path like "v2/en_speaker_6.npz" means), a file or mapping that is not a valid voice (the same
+        checks for both: `voices.voice.validate_prompt_arrays`).
+        """
         if voice is None or isinstance(voice, Voice):
             return voice
-        if isinstance(voice, Path) or (isinstance(voice, str) and voice.endswith(".npz")):
-            return Voice.load(voice)
-        if isinstance(voice, str):
+        if isinstance(voice, Mapping):
+            return Voice.from_arrays(voice, name=DICT_VOICE_NAME)
+        if isinstance(voice, str) and not voice.strip():
+            raise ValueError("voice is an empty string: pass a preset name such as 'v2/en_speaker_6', a path to an "
+                             ".npz file, or None for no voice")
+        if isinstance(voice, str) and is_preset_name(voice.strip()):
             return self.presets.load(voice.strip())
-        raise ValueError(f"voice must be a preset name, a path to an .npz file, a Voice or None; "
-                         f"got {type(voice).__name__}")
+        if isinstance(voice, (str, os.PathLike)):
+            path = voice_path(voice)
+            return self.presets.load(voice.strip()) if path is None else Voice.load(path)
+        raise ValueError(f"voice must be a preset name, a path to an .npz file (str or Path), a dict of the three "
+                         f"prompt arrays ({', '.join(PROMPT_KEYS)}), a Voice or None; got {type(voice).__name__}")
 
     # stages -------------------------------------------------------------------------------------------------
 
@@ -220,9 +249,10 @@ class BarkPipeline:
                          top_k: int | None = None, top_p: float | None = None,
                          min_eos_p: float | None = C.DEFAULT_MIN_EOS_P, max_duration_s: float | None = None,
                          generator: GeneratorLike = None, progress: Progress | None = None) -> np.ndarray:
-        """Text (<= 256 BERT tokens) -> semantic tokens int64 (T_s,) in 0..9999."""
+        """Text (<= 256 BERT tokens; empty text, and text past one window, as in `generate`) -> semantic tokens int64
+        (T_s,) in 0..9999."""
         settings = SemanticSettings(SamplingParams(temp, top_k, top_p), min_eos_p, max_duration_s)
-        ids = encode_text(self.tokenizer, text)
+        ids = encode_prompt(self.tokenizer, text)
         v = self.resolve_voice(voice)
         gen = self._generator(generator)
         with self._running(self.text_model):
@@ -266,6 +296,13 @@ class BarkPipeline:
         """Text -> audio through all stages, drawing from the random streams of `seed` (see `make_streams`; None
         picks a seed and reports it in the result).
 
+        text: at most 256 BERT tokens, and one generation makes at most ~15 s of audio (768 semantic steps at 49.9
+        per second, about 70 BERT tokens of speech): longer text warns (`text.LongTextWarning`), text over 256
+        tokens is refused; `generate_long` takes any length. Text with nothing to say (no BERT token, or only
+        spaces and invisible characters: `text.check_text`) gets the empty-text error; text of only cues such as
+        "[laughs]" is not empty.
+        voice: a preset name, a path (str or Path) to an `.npz`, a dict of the three prompt arrays, a `Voice` or
+        None (see `resolve_voice`).
         sampling: text_temp, waveform_temp, fine_temp, top_k, top_p, min_eos_p, max_duration_s (`Sampling`; what
         each means, its default and range: `generation.settings.SAMPLING`). ValueError for bad input."""
         return self.generate_takes(text, n_takes=1, voice=voice, seed=seed, progress=progress, **sampling)[0]
@@ -278,10 +315,11 @@ class BarkPipeline:
         alone, see `model.by_row`). Fast mode batches the products: decoding reads the weights once for all
         takes, but int8 dynamic quantization scales each product's activations by one number for the whole batch,
         so a take there is close to, not equal to, the single generation with its seed.
+        text, voice, sampling, errors and warnings: see `generate`.
         """
         stages = StageSettings.build(**sampling)
         seed = batch_seed(seed, n_takes)
-        encode_text(self.tokenizer, text)
+        encode_prompt(self.tokenizer, text)
         v = self.resolve_voice(voice)
         takes = run_takes(self, text, v, stages, [self.make_streams(seed + i) for i in range(n_takes)], progress)
         return label_takes(takes, self.describe(text, v, stages), seed)
@@ -295,11 +333,12 @@ class BarkPipeline:
         Every chunk but the last carries new preview samples; the last carries `takes`, which equal
         `generate_takes(text, n_takes=n_takes, seed=seed, ...)` token for token, and `result`, the first (with one
         take: `generate(text, seed=seed, ...)`). The preview differs from the take in fine detail, see `streaming`.
-        sampling: generate's text_temp, waveform_temp, fine_temp, top_k, top_p, min_eos_p, max_duration_s.
+        text, voice, sampling (text_temp, waveform_temp, fine_temp, top_k, top_p, min_eos_p, max_duration_s),
+        errors and warnings: see `generate`; they come at the first chunk.
         """
         stages = StageSettings.build(**sampling)
         seed = batch_seed(seed, n_takes)
-        encode_text(self.tokenizer, text)
+        encode_prompt(self.tokenizer, text)
         v = self.resolve_voice(voice)
         streams = [self.make_streams(seed + i) for i in range(n_takes)]
         for chunk in stream_take(self, text, v, stages, seed, settings or StreamSettings(), progress, streams):
@@ -331,9 +370,12 @@ class BarkPipeline:
         Text that fits one window gives exactly `generate`'s result; max_duration_s applies to each chunk.
         See `LongFormSettings` for the chunk budget, voice carry, joins and caps. on_preview: gets preview audio
         (float32 (n,) at 24 kHz, each call continuing the last) as each chunk is streamed (see `stream`); the
-        result is the same take."""
+        result is the same take. Text with nothing to say gets the empty-text error, as in `generate`.
+        min_eos_p: a value given is what every chunk uses. Without one, text of several chunks uses
+        `LongFormSettings.chunk_min_eos_p` (lower than generate's 0.2, so that a chunk ends cleanly) and text of
+        one chunk generate's default. The take's settings (and its bundle) record the value used."""
         from .generation.longform import generate_long
 
         return generate_long(self, text, voice=voice, language=language, settings=settings or LongFormSettings(),
-                             stages=StageSettings.build(**sampling),
+                             stages=StageSettings.build(**sampling), min_eos_p_given="min_eos_p" in sampling,
                              seed=batch_seed(seed, 1), progress=progress, on_preview=on_preview)

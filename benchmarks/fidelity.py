@@ -12,13 +12,9 @@ per stage under teacher forcing (whole passes).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.speed import TEXT  # noqa: E402 - the harness's utterance
+from benchmarks.speed import TEXT  # the harness's utterance
 
 
 def main() -> None:

@@ -13,13 +13,9 @@ Not a test: read it to decide what to speed up next.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.speed import TEXT  # noqa: E402 - the harness's utterance
+from benchmarks.speed import TEXT  # the harness's utterance
 
 
 def sync() -> None:

@@ -13,7 +13,6 @@ import argparse
 import concurrent.futures as cf
 import resource
 import socket
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,7 +20,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 VOICES = ["v2/en_speaker_1", "v2/de_speaker_3", "announcer", "v2/fr_speaker_2", "v2/ja_speaker_1", None]
 
@@ -44,13 +42,20 @@ def start_app(model_dir: Path, voices: Path, queue_size: int):
 def request(i: int, j: int) -> dict:
     """Request j of client i: its own seed, voice, temperature and text."""
     voice = VOICES[(i + j) % len(VOICES)]
-    return dict(text=f"Hello number {i} {j}.", language="any", preset=voice or "none — let Bark invent a speaker",
-                npz_path=None, text_temp=0.6 + 0.05 * (i % 4), waveform_temp=0.7, fine_temp=0.5, top_k=0, top_p=1.0,
-                min_eos_p=0.2, max_duration=0.4, seed=1000 * i + j, random_seed=False)
+    return dict(text=f"Hello number {i} {j}.", language="any", voice=voice or "none", text_temp=0.6 + 0.05 * (i % 4),
+                waveform_temp=0.7, fine_temp=0.5, top_k=0, top_p=1.0, min_eos_p=0.2, max_duration_s=0.4,
+                seed=1000 * i + j, random_seed=False, live=False)
+
+
+def returned(out, name: str):
+    """One of /generate's returns, by name (app.GENERATE_RETURNS)."""
+    import app
+
+    return out[app.GENERATE_RETURNS.index(name)]
 
 
 def tokens_of(out) -> np.ndarray:
-    return np.load(out[3])["fine_tokens"]
+    return np.load(returned(out, "tokens"))["fine_tokens"]
 
 
 def run_load(url: str, clients: int, requests: int) -> dict:
@@ -64,7 +69,7 @@ def run_load(url: str, clients: int, requests: int) -> dict:
             t = time.perf_counter()
             try:
                 res = c.predict(**request(i, j), api_name="/generate")
-                out[(i, j)] = (tokens_of(res), res[5])
+                out[(i, j)] = (tokens_of(res), returned(res, "settings"))
                 waits.append(time.perf_counter() - t)
             except Exception as e:  # noqa: BLE001 - counted and reported
                 failures.append(f"{i}/{j}: {e}")
@@ -99,7 +104,7 @@ def busy_answer(url: str, queue_size: int) -> list[str]:
     """Submit more long requests at once than the queue holds; return what the overflow was told."""
     from gradio_client import Client
 
-    long = {**request(0, 0), "max_duration": 0}
+    long = {**request(0, 0), "max_duration_s": 0}
     jobs = [Client(url, verbose=False).submit(**long, api_name="/generate") for _ in range(queue_size + 3)]
     deadline = time.time() + 60
     messages = []

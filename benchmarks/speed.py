@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 STAGES = ("semantic", "coarse", "fine", "decode")
 DEVICE = "cpu"  # set from --device in each child process
 VOICE = None  # set from --voice in each child process (the streaming rows only)

@@ -6,9 +6,13 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from bark_core.testing.random_weights import write_codec, write_suno_files, write_tokenizer
 
 from .conftest import ROOT
+
+pytestmark = pytest.mark.slow
 
 
 def test_speed_harness_runs_and_checks_token_identity(tmp_path, tiny_models):

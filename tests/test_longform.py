@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,17 +12,28 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bark_core import constants as C
-from bark_core.generation.longform import LongFormSettings, join_audio, split_text
+from bark_core.generation.longform import LongFormSettings, chunk_token_range, join_audio, split_text, sung_texts
 from bark_core.generation.settings import StageSettings
 from bark_core.generation.text import estimate_seconds, normalize_text
 
 TEXTS = json.loads((Path(__file__).parent / "data" / "texts.json").read_text(encoding="utf-8"))
 SENTENCE_END = tuple(".!?。！？।")
+CUE = re.compile(r"\[[^\]\n]{0,40}\]")
+
+
+def words_and_marks(s: str) -> int:
+    """A real-BERT-like count: one token per word or punctuation mark (the tiny test vocabulary counts ~3x more)."""
+    return len(re.findall(r"\w+|[^\w\s]", s))
 
 
 @pytest.fixture(scope="module")
-def count(pipe):
+def tiny_count(pipe):
     return lambda s: len(pipe.tokenizer.encode(s, add_special_tokens=False)) if s else 0
+
+
+@pytest.fixture(scope="module", params=["tiny BERT", "real-BERT-like"])
+def count(request, tiny_count):
+    return tiny_count if request.param == "tiny BERT" else words_and_marks
 
 
 def within(chunk: str, count, cfg: LongFormSettings) -> bool:
@@ -29,16 +41,52 @@ def within(chunk: str, count, cfg: LongFormSettings) -> bool:
     return n <= cfg.max_chunk_tokens and estimate_seconds(n) <= cfg.max_chunk_seconds
 
 
+def unsplittable(chunk: str, count, most: int) -> bool:
+    """What may be over the budget on its own: one cue, one character, or one word within it that the ♪ added at a
+    cut song push over (a budget of two or three tokens)."""
+    core = chunk.strip()
+    return len(core) <= 1 or bool(CUE.fullmatch(core)) or (len(core.split()) == 1 and count(core) <= most)
+
+
+def check_plan(text: str, chunks: list[str], count, cfg: LongFormSettings) -> list[str]:
+    """Every property of a plan; returns the texts generated (`sung_texts`)."""
+    least, most = chunk_token_range(cfg)
+    sung = sung_texts(chunks)
+    assert "".join(chunks) == normalize_text(text)  # nothing lost or duplicated (before ♪ is added at cuts)
+    for c, t in zip(chunks, sung, strict=True):
+        assert within(t, count, cfg) or unsplittable(c, count, most), (t, count(t), most)
+        assert len(chunks) == 1 or count(t) >= max(least, 1), (t, count(t), least, chunks)  # no fragment
+    # Cues are never cut: each cue of the text lies whole in one chunk.
+    starts = [0]
+    for c in chunks:
+        starts.append(starts[-1] + len(c))
+    for m in CUE.finditer(normalize_text(text)):
+        assert any(a <= m.start() and m.end() <= b for a, b in zip(starts, starts[1:], strict=False)), m.group()
+    # Every piece of a cut song is opened and closed with ♪.
+    seen = 0
+    for k, (c, t) in enumerate(zip(chunks, sung, strict=True)):
+        if seen % 2:
+            assert t.startswith("♪"), (k, sung)
+        seen += CUE.sub("", c).count("♪")
+        if seen % 2 and k < len(chunks) - 1:
+            assert t.endswith("♪"), (k, sung)
+        odd_ok = k == len(chunks) - 1 and seen % 2
+        assert CUE.sub("", t).count("♪") % 2 == 0 or odd_ok, (k, sung)
+    return sung
+
+
 @pytest.mark.parametrize("lang", sorted(TEXTS))
-def test_split_all_languages_at_sentences(count, lang):
+def test_split_all_languages_at_sentences(tiny_count, lang):
     from sentencex import segment
 
+    count = tiny_count
     text = normalize_text(" ".join([TEXTS[lang]] * 3))
-    longest = max(count(s.strip()) for s in segment(lang, text))
-    cfg = LongFormSettings(max_chunk_tokens=longest, max_chunk_seconds=15.0)  # every sentence fits, not all
+    sizes = [count(s.strip()) for s in segment(lang, text)]
+    # Every sentence fits and so does any sentence with the shortest, but not all: the plan packs whole sentences.
+    cfg = LongFormSettings(max_chunk_tokens=max(sizes) + min(sizes), max_chunk_seconds=15.0)
     chunks = split_text(text, count, lang, cfg)
-    assert len(chunks) > 1 and "".join(chunks) == text
-    assert all(within(c, count, cfg) for c in chunks)
+    assert len(chunks) > 1
+    check_plan(text, chunks, count, cfg)
     # Every chunk ends a sentence (。！？ for zh/ja and । for hi included).
     assert all(c.rstrip()[-1] in SENTENCE_END for c in chunks), chunks
 
@@ -48,25 +96,96 @@ def test_long_sentence_splits_at_clauses_then_words_never_mid_cue(count):
                 "[laughs] and words, many words, far too many words for one chunk of Bark's window. ") * 2
     cfg = LongFormSettings(max_chunk_seconds=3.0)
     chunks = split_text(sentence, count, "en", cfg)
-    assert "".join(chunks) == normalize_text(sentence)
-    for c in chunks:
-        assert within(c, count, cfg)
-        assert c.count("[") == c.count("]"), c  # cues are never cut
+    check_plan(sentence, chunks, count, cfg)
     for a, b in zip(chunks, chunks[1:], strict=False):
         assert a[-1] == " " or b[0] == " ", (a, b)  # never mid-word
 
 
-ALPHABET = st.sampled_from(list("abc XYZ éü,.;!?。！？।你好") + ["[laughs] ", "♪", "\n", "  ", "—", "..."])
+FOX = ("The quick brown fox jumps over the lazy dog near the quiet river bank, while the evening light fades slowly "
+       "behind the distant hills.")
+JUNGLE = ("♪ In the jungle, the mighty jungle, the lion sleeps tonight, near the village, the peaceful village, the "
+          "lion sleeps tonight ♪ And then he said hello.")
+
+
+def test_the_fox_is_cut_at_its_comma_not_into_a_one_word_fragment(tiny_count):
+    """The issue's sentence, on the tiny vocabulary (102 tokens: three chunks): no chunk of a word or two, and the
+    comma, not a word gap next to it, is where the second clause starts."""
+    chunks = split_text(FOX, tiny_count, "en", LongFormSettings())
+    check_plan(FOX, chunks, tiny_count, LongFormSettings())
+    assert len(chunks) == 3 and chunks[1].endswith("bank, ") and chunks[2].startswith("while ")
+    sizes = [tiny_count(c.strip()) for c in chunks]
+    assert abs(sizes[0] - sizes[1]) <= 4, sizes  # the first clause, too long for one chunk, is cut in its middle
+    assert all(len(c.split()) >= 6 for c in chunks)
+
+
+@pytest.mark.parametrize("text,cut_after", [
+    # Clause punctuation first, then a conjunction, then the middle word gap.
+    ("We walked along the shore for hours and hours, talking about everything we had ever hoped to see one day.",
+     "hours, "),
+    ("We walked along the shore for hours and hours talking about everything because we had hoped to see it all.",
+     "everything "),
+    ("We walked along the shore for hours talking about everything we had ever hoped to see in the whole world.",
+     None),
+])
+def test_an_over_long_clause_is_cut_at_its_best_boundary(text, cut_after):
+    cfg = LongFormSettings(max_chunk_seconds=4.0)  # 18 tokens: each sentence needs two chunks (real-BERT-like)
+    chunks = split_text(text, words_and_marks, "en", cfg)
+    check_plan(text, chunks, words_and_marks, cfg)
+    assert len(chunks) == 2, chunks
+    if cut_after:
+        assert chunks[0].endswith(cut_after), chunks
+    else:  # no punctuation or conjunction: the most balanced word gap
+        sizes = [words_and_marks(c) for c in chunks]
+        assert abs(sizes[0] - sizes[1]) <= 1, chunks
+
+
+@pytest.mark.parametrize("text", [
+    "Yes. " + "This sentence is long enough to fill most of one chunk on its own, or nearly so. " * 2,
+    "This sentence is long enough to fill most of one chunk on its own, or nearly so. " * 2 + "Okay then.",
+    "Hi! This sentence is long enough to fill most of one chunk on its own, or nearly so. No. "
+    "This sentence is long enough to fill most of one chunk on its own, or nearly so. Fine.",
+])
+def test_no_fragment_when_a_neighbour_can_take_it(count, text):
+    cfg = LongFormSettings(max_chunk_seconds=5.0)
+    chunks = split_text(text, count, "en", cfg)
+    assert len(chunks) > 1
+    check_plan(text, chunks, count, cfg)
+
+
+def test_a_song_that_fits_is_kept_whole_and_one_that_does_not_is_sung_in_every_piece(tiny_count):
+    chunks = split_text(JUNGLE, tiny_count, "en", LongFormSettings())
+    sung = check_plan(JUNGLE, chunks, tiny_count, LongFormSettings())
+    assert len(sung) > 2 and sung[-1] == "And then he said hello."
+    assert all(t.startswith("♪ ") and t.endswith(" ♪") for t in sung[:-1]), sung
+    # The same song fits a larger budget: it is one chunk, never cut, though it has commas and the text is long.
+    verse = "♪ Row, row, row your boat, gently down the stream ♪"
+    text = "This is a sentence before the song, and it is long. " + verse + " And this one comes after it, also long."
+    for count in (tiny_count, words_and_marks):
+        cfg = LongFormSettings(max_chunk_tokens=count(verse) + 2, max_chunk_seconds=15.0)
+        chunks = split_text(text, count, "en", cfg)
+        check_plan(text, chunks, count, cfg)
+        assert len(chunks) > 1 and any(verse in c for c in chunks), chunks
+    cfg = LongFormSettings(max_chunk_seconds=6.0)
+    # Lines of a verse, each its own ♪…♪, stay sung whichever way they are packed.
+    lines = " ".join(f"♪ This is line number {i} of the song that we sing ♪" for i in range(8))
+    for count in (tiny_count, words_and_marks):
+        sung = check_plan(lines, split_text(lines, count, "en", cfg), count, cfg)
+        assert all(t.startswith("♪") and t.endswith("♪") for t in sung), sung
+
+
+ALPHABET = st.sampled_from(list("abc XYZ éü,.;!?。！？।你好") + [
+    "[laughs] ", "♪", "♪ ", " ♪", "\n", "  ", "—", "...", " and ", " but ", "while ", "Hello world. ",
+    "the lion sleeps tonight ", "in the jungle, ", "Yes. "])
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(ALPHABET, max_size=120).map("".join), st.sampled_from(["en", "zh", "hi", "ja", "de"]),
        st.floats(0.5, 11.0))
-def test_no_character_lost_or_duplicated(count, text, lang, seconds):
+def test_plan_properties(count, text, lang, seconds):
+    """Nothing lost or duplicated, within budget, no fragment under the minimum unless the whole text is that short,
+    cues whole, every piece of a cut song opened and closed with ♪."""
     cfg = LongFormSettings(max_chunk_seconds=seconds)
-    chunks = split_text(text, count, lang, cfg)
-    assert "".join(chunks) == normalize_text(text)
-    assert all(within(c, count, cfg) or len(c.strip()) == 1 for c in chunks)
+    check_plan(text, split_text(text, count, lang, cfg), count, cfg)
 
 
 def test_join_lengths():
@@ -86,10 +205,11 @@ def expected_chunks(pipe, text, voice, cfg, seed, voices_for):
     """Re-run each chunk alone, from the same generator stream, with the voice the carry mode names."""
     g = pipe.make_streams(seed)
     stages = StageSettings.build(min_eos_p=cfg.chunk_min_eos_p, max_duration_s=KW["max_duration_s"])
-    chunks = split_text(text, lambda s: len(pipe.tokenizer.encode(s, add_special_tokens=False)), "en", cfg)
+    chunks = sung_texts(split_text(text, lambda s: len(pipe.tokenizer.encode(s, add_special_tokens=False)), "en",
+                                   cfg))
     out = []
     for k, chunk in enumerate(chunks):
-        out.append(pipe.run_cascade(chunk.strip(), voices_for(k, out, voice), stages, g))
+        out.append(pipe.run_cascade(chunk, voices_for(k, out, voice), stages, g))
     return chunks, out
 
 

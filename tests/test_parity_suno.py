@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+pytestmark = pytest.mark.parity
+
 TEXT = "Hello! [laughs] I'm Bark."
 
 

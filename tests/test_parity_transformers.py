@@ -10,6 +10,8 @@ from bark_core import BarkPipeline
 from bark_core.generation.semantic import semantic_input
 from bark_core.testing.random_weights import write_transformers_folder
 
+pytestmark = pytest.mark.parity
+
 
 @pytest.fixture(scope="module")
 def hf_dir(tmp_path_factory, tiny_models, model_dir):

@@ -60,9 +60,12 @@ def test_text_over_256_tokens_is_refused_not_cut(pipe):
         pipe.generate("a " * 300, seed=0)
 
 
-@pytest.mark.parametrize("text", ["", "   \n\t ", None, 5, "\x00\x01"])
-def test_empty_or_non_text(pipe, text):
-    with pytest.raises(ValueError, match="text"):
+@pytest.mark.parametrize("text,message", [("", "text is empty"), ("   \n\t ", "text is empty"),
+                                          ("\x00\x01", "text is empty"), ("\u200b", "text is empty"),
+                                          ("\ufeff\u2060", "text is empty"), (None, "text must be a string"),
+                                          (5, "text must be a string")])
+def test_empty_or_non_text(pipe, text, message):
+    with pytest.raises(ValueError, match=message):
         pipe.generate(text, seed=0)
 
 
@@ -74,6 +77,9 @@ def test_empty_or_non_text(pipe, text):
     (dict(max_duration_s=0), "max_duration_s"), (dict(seed=-1), "seed"), (dict(seed=2**64), "seed"),
     (dict(seed="7"), "seed"), (dict(seed=True), "seed"), (dict(voice="v2/en_speaker_66"), "unknown voice preset"),
     (dict(voice=3.5), "voice must be"), (dict(voice="/nope/missing.npz"), "does not exist"),
+    (dict(voice="/nope/MISSING.NPZ"), "does not exist"),
+    (dict(voice="v2/en_speaker_6.npz"), "preset 'v2/en_speaker_6'"),
+    (dict(min_eos_p=0), "min_eos_p must be"), (dict(text_temp=float("inf")), "text_temp must be"),
 ])
 def test_bad_settings_have_clear_messages(pipe, kw, message):
     with pytest.raises(ValueError, match=message):

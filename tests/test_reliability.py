@@ -17,8 +17,10 @@ import torch
 from bark_core.testing.random_weights import random_models, suno_checkpoint, write_hubert, write_quantizer
 
 from .conftest import PROMPTS, ROOT, need_prompts
-from .test_app import DEFAULTS, free_port
+from .test_app import DEFAULTS, free_port, named
 from .test_cloning import speech_like
+
+pytestmark = pytest.mark.app
 
 BROKEN = ("truncated", "wrong-slot", "missing-keys", "evil", "flaky")
 
@@ -71,12 +73,12 @@ def client(server):
     return Client(server["url"], verbose=False)
 
 
-def generate(client, **kw):
-    return client.predict(*{**DEFAULTS, "max_duration": 0.3, **kw}.values(), api_name="/generate")
+def generate(client, **kw) -> dict:
+    return named(client.predict(**{**DEFAULTS, "max_duration_s": 0.3, **kw}, api_name="/generate"))
 
 
 def still_serving(client):
-    assert generate(client, text="Still here?", seed=1)[5]["seed"] == 1
+    assert generate(client, text="Still here?", seed=1)["settings"]["seed"] == 1
 
 
 def npz_file(tmp_path, name="v.npz", **arrays) -> str:
@@ -94,30 +96,36 @@ TEXT_CASES = [
     (dict(text=""), "text is empty"),
     (dict(text=" \n\t  "), "text is empty"),
     (dict(text="\x00\x07\x1b"), "text is empty"),
-    (dict(text="x" * 100_000), "at most 20,000"),
+    (dict(text="\u200b"), "text is empty"),  # BERT drops it: no token at all
+    (dict(text=" \ufeff\u2060\u00ad\u200d "), "text is empty"),
+    (dict(text="x" * 100_000), "the text is 100,000 characters; at most 20,000 fit one take"),
     (dict(text="[laughs] ♪"), None),
     (dict(text="Hello\x00 world\x07"), None),
     (dict(text="שלום עולם مرحبا بالعالم"), None),
     (dict(text="Hello 你好 Привет नमस्ते"), None),
     (dict(text="Hello 👋🐶🎶"), None),
 ]
+# Each message names the field as the page labels it and what it allows (never Gradio's "Value -5 is less than
+# minimum value 0").
 SETTING_CASES = [
-    (dict(text_temp=0.0), "less than minimum value 0.05"),
-    (dict(text_temp=100.0), "greater than maximum value 1.5"),
-    (dict(fine_temp=-1.0), "less than minimum value"),
-    (dict(top_p=0.0), "less than minimum value 0.05"),
-    (dict(top_p=1.5), "greater than maximum value 1"),
-    (dict(top_k=-1), "less than minimum value 0"),
-    (dict(seed=-1, random_seed=False), "less than minimum value 0"),
-    (dict(seed=2**70, random_seed=False), "seed must be a whole number in 0.."),
+    (dict(text_temp=0.0), "text temperature must be more than 0 and at most 10; got 0.0"),
+    (dict(text_temp=100.0), "text temperature must be more than 0 and at most 10; got 100.0"),
+    (dict(fine_temp=-1.0), "fine temperature must be more than 0 and at most 10"),
+    (dict(top_p=0.0), r"top-p must be more than 0 and at most 1 \(1 = off\)"),
+    (dict(top_p=1.5), r"top-p must be more than 0 and at most 1 \(1 = off\)"),
+    (dict(top_k=-1), r"top-k must be 0 \(off\) or more; got -1"),
+    (dict(seed=-1, random_seed=False), "seed must be a whole number from 0 to 9223372036854775807"),
+    (dict(seed=2**70, random_seed=False), "seed must be a whole number from 0 to"),
     (dict(seed=None, random_seed=False), "seed must be a whole number"),
-    (dict(max_duration=-5), "less than minimum value 0"),
-    (dict(min_eos_p=2.0), "greater than maximum value 1"),
+    (dict(max_duration_s=-5), r"max duration \(s\) must be 0 \(no limit\) or more"),
+    (dict(min_eos_p=2.0), "min_eos_p must be more than 0 and at most 1"),
+    (dict(n_takes=0), "takes must be a whole number from 1 to 4"),
 ]
-VOICE_CASES = [
-    (dict(preset="v2/en_speaker_66"), "unknown voice preset"),
-    (dict(preset="../../etc/passwd"), "unknown voice preset"),
-    (dict(preset="/etc/passwd"), "unknown voice preset"),
+VOICE_CASES = [  # a voice is a preset name: never a file on the server
+    (dict(voice="v2/en_speaker_66"), "unknown voice preset"),
+    (dict(voice="../../etc/passwd"), "unknown voice preset"),
+    (dict(voice="/etc/passwd"), "unknown voice preset"),
+    (dict(voice="~/.bashrc.npz"), "unknown voice preset"),
 ]
 NPZ_CASES = [
     (dict(fine_prompt=None), "missing fine_prompt"),
@@ -133,7 +141,7 @@ def test_bad_input_catalogue(client, kw, message):
     from gradio_client.exceptions import AppError
 
     if message is None:
-        assert generate(client, **kw)[0] is not None
+        assert generate(client, **kw)["audio"] is not None
     else:
         with pytest.raises(AppError, match=message):
             generate(client, **kw)
@@ -252,7 +260,7 @@ def test_corrupt_checkpoint_then_repaired(client, server, model_dir):
     with pytest.raises(AppError, match="delete it so it is downloaded again"):
         generate(client, model=str(flaky))
     shutil.copy(model_dir / "text.pt", flaky / "text.pt")  # the user replaces the file: no restart needed
-    assert generate(client, model=str(flaky))[5]["model"] == str(flaky)
+    assert generate(client, model=str(flaky))["settings"]["model"] == str(flaky)
 
 
 def test_partial_download_in_cache_is_not_used(tmp_path):
@@ -273,9 +281,10 @@ def test_disk_full_when_saving_keeps_the_take(client, monkeypatch):
 
     monkeypatch.setattr(BarkResult, "save_wav", full)
     out = generate(client, seed=3)
-    assert out[0] is not None and out[1] is None  # it plays; the download is what's missing
+    assert out["audio"] is not None and out["wav"] is None  # it plays; the download is what's missing
+    assert "could not be saved for download" in out["status"]  # and the status line says why
     monkeypatch.undo()
-    assert generate(client, seed=3)[1] is not None
+    assert generate(client, seed=3)["wav"] is not None
 
 
 def wait_until_generating(demo) -> None:
@@ -296,7 +305,7 @@ def wait_until_stopped(demo) -> float:
 
 def test_stop_ends_the_worker_and_the_next_request_works(client, server):
     demo = server["demo"]
-    job = client.submit(*{**DEFAULTS, "text": "Hello world. " * 30, "max_duration": 0}.values(), api_name="/generate")
+    job = client.submit(**{**DEFAULTS, "text": "Hello world. " * 30, "max_duration_s": 0}, api_name="/generate")
     wait_until_generating(demo)
     time.sleep(0.5)
     fn_index = client._infer_fn_index("/generate", None)
@@ -320,16 +329,16 @@ def test_server_side_stop_ends_only_that_sessions_work(client, server):
     assert signals.stop("me") == 0  # finished generations are forgotten
 
     demo = server["demo"]
-    job = client.submit(*{**DEFAULTS, "text": "Hello world. " * 30, "max_duration": 0}.values(), api_name="/generate")
+    job = client.submit(**{**DEFAULTS, "text": "Hello world. " * 30, "max_duration_s": 0}, api_name="/generate")
     wait_until_generating(demo)
     stop_index = next(i for i, d in enumerate(demo.config["dependencies"])
-                      if d.get("backend_fn") and d["targets"] and demo.blocks[d["targets"][0][0]].value == "Stop"
+                      if d.get("backend_fn") and d["targets"] and demo.blocks[d["targets"][0][0]].elem_id == "bark-stop"
                       and not d.get("cancels") and d["targets"][0][1] == "click")
     httpx.post(server["url"] + "gradio_api/queue/join", json={  # what the Stop button's server half receives
         "data": [], "fn_index": stop_index, "session_hash": client.session_hash, "event_data": None,
         "trigger_id": None})
     wait_until_stopped(demo)
-    with pytest.raises(Exception, match="Generation stopped"):
+    with pytest.raises(Exception, match="Stopped"):
         job.result()
     still_serving(client)
 

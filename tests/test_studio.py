@@ -3,7 +3,10 @@ API; these check each piece on its own, including the paths a page cannot easily
 
 from __future__ import annotations
 
+import json
+import re
 import threading
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -11,8 +14,11 @@ import pytest
 
 from bark_core import GenerationCancelled
 from bark_core.generation.longform import LongFormSettings
+from bark_core.generation.settings import DEFAULT_SAMPLING, SAMPLING
 from bark_core.studio import requests as studio
 from bark_core.studio.evaluation import Cell, cell_record, rate
+from bark_core.studio.fields import allowed_in_page, for_people, from_page, initial_value, sampling_from_page
+from bark_core.studio.registry import Pipelines
 from bark_core.voices.catalog import presets_for
 
 LONG = LongFormSettings()
@@ -26,20 +32,150 @@ def test_overall_progress_mapping():
 
 
 def test_sampling_settings_turn_the_pages_off_values_into_none():
-    kw = studio.sampling_settings(0.7, 0.6, 0.5, 0, 1.0, 0.2, 0, 42, False)
+    page = dict(text_temp=0.7, waveform_temp=0.6, fine_temp=0.5, top_k=0, top_p=1.0, min_eos_p=0.2, max_duration_s=0)
+    kw = studio.sampling_settings(page, 42, False)
     assert kw == dict(text_temp=0.7, waveform_temp=0.6, fine_temp=0.5, top_k=None, top_p=None, min_eos_p=0.2,
                       max_duration_s=None, seed=42)
-    kw = studio.sampling_settings(0.7, 0.6, 0.5, 50.0, 0.9, 0.2, 3.5, 42.0, False)
+    kw = studio.sampling_settings({**page, "top_k": 50.0, "top_p": 0.9, "max_duration_s": 3.5}, 42.0, False)
     assert (kw["top_k"], kw["top_p"], kw["max_duration_s"], kw["seed"]) == (50, 0.9, 3.5, 42)
     assert type(kw["top_k"]) is int and type(kw["seed"]) is int
-    seeds = {studio.sampling_settings(0.7, 0.7, 0.5, 0, 1, 0.2, 0, None, True)["seed"] for _ in range(20)}
+    assert studio.sampling_settings({}, 1, False) == {**DEFAULT_SAMPLING, "seed": 1}  # a field not sent: its default
+    seeds = {studio.sampling_settings(page, None, True)["seed"] for _ in range(20)}
     assert len(seeds) > 1 and all(0 <= s < 2**32 for s in seeds)  # drawn here, so the take can report it
 
 
-@pytest.mark.parametrize("seed", [None, 1.5, "x", float("nan"), float("inf")])
+@pytest.mark.parametrize("seed", [None, 1.5, "x", float("nan"), float("inf"), -1, 2**64, True])
 def test_a_seed_that_is_not_whole_is_refused(seed):
-    with pytest.raises(ValueError, match="seed must be a whole number"):
-        studio.sampling_settings(0.7, 0.7, 0.5, 0, 1, 0.2, 0, seed, False)
+    with pytest.raises(ValueError, match="seed must be a whole number from 0 to"):
+        studio.sampling_settings({}, seed, False)
+
+
+# (setting, value the page sends, the message) -- each field named as the page labels it, with what it allows
+FIELD_CASES = [
+    ("top_k", -5, r"top-k must be 0 \(off\) or more; got -5"),
+    ("top_k", 2.5, "top-k must be a whole number; got 2.5"),
+    ("top_k", "ten", r"top-k must be 0 \(off\) or more; got 'ten'"),
+    ("top_p", 0.0, r"top-p must be more than 0 and at most 1 \(1 = off\); got 0.0"),
+    ("top_p", 1.5, r"top-p must be more than 0 and at most 1 \(1 = off\); got 1.5"),
+    ("text_temp", 0, "text temperature must be more than 0 and at most 10; got 0"),
+    ("waveform_temp", 11, "waveform temperature must be more than 0 and at most 10; got 11"),
+    ("fine_temp", -1, "fine temperature must be more than 0 and at most 10; got -1"),
+    ("max_duration_s", -5, r"max duration \(s\) must be 0 \(no limit\) or more; got -5"),
+    ("text_temp", None, "text temperature must be more than 0 and at most 10; got None"),
+    ("text_temp", True, "text temperature must be"),
+]
+
+
+@pytest.mark.parametrize("name,value,message", FIELD_CASES)
+def test_a_field_out_of_range_is_named_as_the_page_labels_it(name, value, message):
+    with pytest.raises(ValueError, match=message):
+        sampling_from_page({name: value})
+
+
+def test_every_setting_has_a_page_message_from_its_definition():
+    """The words come from SAMPLING, so a setting added there gets a field and a message without more code."""
+    for s in SAMPLING:
+        assert allowed_in_page(s) and initial_value(s) is not None
+        with pytest.raises(ValueError, match=f"^{re.escape(s.label)} must be "):
+            from_page(s, "not a number")
+        assert from_page(s, initial_value(s)) == s.default  # the form's initial value is the engine's default
+    with pytest.raises(ValueError, match="unknown setting temperature; the settings are text_temp"):
+        sampling_from_page({"temperature": 0.7})
+
+
+def test_engine_messages_lose_their_python_names():
+    assert for_people("text is 25,000 characters; at most 20,000 are accepted per generation "
+                      "(LongFormSettings.max_chars)") == ("text is 25,000 characters; at most 20,000 are accepted "
+                                                          "per generation")
+    assert for_people("at most 10 min per generation (LongFormSettings.max_audio_s). Split it.") == \
+        "at most 10 min per generation. Split it."
+    assert for_people("top-k must be 0 (off) or more (1.5 is not whole)") == \
+        "top-k must be 0 (off) or more (1.5 is not whole)"  # words in parentheses stay
+
+
+def test_text_over_the_cap_is_refused_with_its_length():
+    studio.check_length("x" * LONG.max_chars, LONG)
+    with pytest.raises(ValueError, match="the text is 20,001 characters; at most 20,000 fit one take"):
+        studio.check_length("x" * (LONG.max_chars + 1), LONG)
+
+
+def test_loading_progress_in_words():
+    assert studio.loading_progress("loading the text model", 1, 4) == (0.0, "loading the text model 1/4…")
+    assert studio.loading_progress("loading the codec and tokenizer", 4, 4)[1] == "loading the codec and tokenizer 4/4…"
+    assert studio.loading_progress("preparing the fast weights", 1, 1) == (0.0, "preparing the fast weights…")
+    frac, label = studio.loading_progress("downloading text_2.pt", 1_200_000_000, 5_350_000_000)
+    assert abs(frac - 1.2 / 5.35) < 1e-9 and label == "downloading text_2.pt: 1,200 of 5,350 MB"
+    assert studio.loading_progress("downloading config.json", 3_000_000, 0)[1] == "downloading config.json: 3 MB"
+
+
+def test_precision_mode_of_a_recorded_take():
+    assert studio.precision_mode("fp32") == "exact" and studio.precision_mode(None) == "exact"
+    assert studio.precision_mode("int8-dynamic, bf16 prefill and fine") == "fast"
+    assert studio.precision_mode("bf16-autocast", "cpu") == "bf16"
+
+
+def test_pipelines_report_what_they_load_and_load_it_once(model_dir):
+    """A first request hears each part as it loads (the page's "loading the text model 1/4…"); later ones hear
+    nothing: the models are loaded once and shared."""
+    pipes = Pipelines([str(model_dir)], device="cpu")
+    heard = []
+    exact = pipes.get(str(model_dir), progress=lambda *e: heard.append(e))
+    assert heard == [("loading the text model", 1, 4), ("loading the coarse model", 2, 4),
+                     ("loading the fine model", 3, 4), ("loading the codec and tokenizer", 4, 4)]
+    heard.clear()
+    fast = pipes.get(str(model_dir), "fast", progress=lambda *e: heard.append(e))
+    assert heard == [("preparing the fast weights", 1, 1)] and fast.weights_fingerprint() == exact.weights_fingerprint()
+    heard.clear()
+    assert pipes.get(str(model_dir), "fast", progress=lambda *e: heard.append(e)) is fast and heard == []
+    assert pipes.default_precision == "fast"  # the models run on this machine's CPU
+
+
+def test_offline_folder_is_marked_random_and_can_make_voices(tmp_path):
+    """write_offline_folder's folder says its weights are random (before anything loads, and once loaded) and holds
+    what a voice from a recording needs, where the app looks for it."""
+    from bark_core.models.hub import RANDOM_WEIGHTS_MARKER, has_random_weights
+    from bark_core.testing.random_weights import write_offline_folder
+
+    folder = write_offline_folder(tmp_path / "tiny")
+    assert json.loads((folder / RANDOM_WEIGHTS_MARKER).read_text())["random_weights"] is True
+    pipes = Pipelines([str(folder)], device="cpu")
+    assert pipes.random_weights(str(folder)) and has_random_weights(folder) and not has_random_weights(tmp_path)
+    assert pipes.get(str(folder)).random_weights and pipes.get(str(folder), "fast").random_weights
+    from .test_cloning import speech_like
+
+    wav = tmp_path / "me.wav"
+    import soundfile as sf
+
+    sf.write(wav, speech_like(2.0), 24_000)
+    voice = pipes.cloner(str(folder)).voice_from_recording(wav)  # hubert/ and quantizer.pth found in the folder
+    assert voice.semantic_prompt.ndim == 1 and voice.fine_prompt.shape[0] == 8
+
+
+def test_download_progress_reaches_the_caller_and_prints_nothing(monkeypatch, capsys):
+    """huggingface_hub hands its tqdm class the bytes as they come; the caller hears them as ("downloading text.pt",
+    bytes done, bytes total). The Hub cannot be reached here: the download is played as huggingface_hub plays it."""
+    import huggingface_hub
+
+    from bark_core.models import hub
+
+    def fake_download(repo_id, filename, tqdm_class=None, **kw):
+        bar = tqdm_class(unit="B", unit_scale=True, total=3000, initial=1000, desc=filename)  # a resumed download
+        for _ in range(2):
+            bar.update(1000)
+        bar.close()
+        files = tqdm_class(total=2, desc="Fetching files")  # a bar counting files, not bytes: not passed on
+        files.update(1)
+        return str(tmp_file)
+
+    tmp_file = Path(__file__)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout: True)
+    heard = []
+    opts = hub.HubOptions(progress=lambda *e: heard.append(e))
+    assert hub.hub_file("suno/bark", "text.pt", opts) == tmp_file
+    assert heard == [("downloading text.pt", 2000, 3000), ("downloading text.pt", 3000, 3000)]
+    assert capsys.readouterr().err == ""
+    assert hub.download_bar(None, "text.pt") is None
 
 
 @pytest.mark.parametrize("n,ok", [(1, True), (4.0, True), (0, False), (5, False), (2.5, False), (None, False),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -144,3 +145,62 @@ def test_take_round_trips_as_voice(pipe, tmp_path):
     b = pipe.generate("This is a test", voice=out.to_voice(), seed=8)
     np.testing.assert_array_equal(a.fine_tokens, b.fine_tokens)
     np.testing.assert_array_equal(a.semantic_tokens, b.semantic_tokens)
+
+
+@pytest.mark.parametrize("text,is_path", [
+    ("v2/en_speaker_66", False), ("myvoice", False), ("announcr", False), ("de_speaker_3", False),
+    ("MYVOICE.NPZ", True), ("voices/me.npz", True), ("/some/dir/voice", True), ("~/voice", True), ("./voice", True),
+    ("../voice", True), ("some/dir/voice", True), ("C:\\voices\\me", True), ("v2/en_speaker_6.npz", True),
+])
+def test_voice_strings_are_paths_or_preset_names(tmp_path, monkeypatch, text, is_path):
+    from bark_core.voices.voice import voice_path
+
+    monkeypatch.chdir(tmp_path)
+    assert (voice_path(text) is not None) == is_path
+    (tmp_path / "myvoice").write_bytes(b"")
+    assert voice_path("myvoice") == Path("myvoice")  # an existing file is a path, whatever its name
+
+
+@pytest.mark.parametrize("path,preset", [
+    ("v2/en_speaker_6.npz", "v2/en_speaker_6"), ("V2/EN_SPEAKER_6.NPZ", "v2/en_speaker_6"),
+    ("/x/bark/assets/prompts/v2/de_speaker_3.npz", "v2/de_speaker_3"), ("C:\\prompts\\announcer.npz", "announcer"),
+    ("en_speaker_1", "en_speaker_1"), ("me.npz", None), ("v2/en_speaker_66.npz", None), ("", None),
+])
+def test_preset_named_by_a_path(path, preset):
+    from bark_core.voices.catalog import preset_named_by
+
+    assert preset_named_by(path) == preset
+
+
+def test_special_files_are_refused_without_reading_them(tmp_path):
+    """A device or a pipe is never read (reading /dev/zero would never end, a pipe would block)."""
+    import os
+
+    fifo = tmp_path / "voice.npz"
+    os.mkfifo(fifo)
+    for path in (fifo, "/dev/zero"):
+        with pytest.raises(ValueError, match="is not a regular file"):
+            Voice.load(path)
+    with pytest.raises(ValueError, match="is a folder"):
+        Voice.load(tmp_path)
+
+
+def test_an_oversized_file_is_refused_after_reading_only_the_limit(tmp_path, monkeypatch):
+    from bark_core.voices import voice as voice_module
+
+    monkeypatch.setattr(voice_module, "MAX_VOICE_FILE_BYTES", 1000)
+    (tmp_path / "big.npz").write_bytes(npz_bytes(good()))
+    with pytest.raises(ValueError, match="big.npz is over .* MiB"):
+        Voice.load(tmp_path / "big.npz")
+
+
+def test_an_unreadable_file_says_so(tmp_path, monkeypatch):
+    path = tmp_path / "locked.npz"
+    path.write_bytes(npz_bytes(good()))
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "open", refuse)
+    with pytest.raises(ValueError, match="locked.npz cannot be read \\(Permission denied\\)"):
+        Voice.load(path)

@@ -1,36 +1,43 @@
 """Long-form: any length of text as chunks that fit Bark's window, generated in one consistent voice.
 
-Splitting never drops or duplicates a character: the chunks are consecutive slices of the normalised text, so
-`"".join(chunks) == normalize_text(text)`; each is generated from its stripped form.
+Splitting never drops or duplicates a character: the planned chunks (`split_text`) are consecutive slices of the
+normalised text, so `"".join(chunks) == normalize_text(text)`. Each is generated from its `sung_texts` form: stripped,
+and where a ♪…♪ song had to be cut, opened and closed with ♪ at the cut (the only characters ever added).
 """
 
 from __future__ import annotations
 
-import re
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
 from .. import constants as C
-from .text import estimate_seconds, normalize_text
+from .chunking import plan, sung_texts
+from .settings import SETTINGS
+from .text import BERT_TOKENS_PER_SECOND, EMPTY_TEXT, estimate_seconds, normalize_text
 
-# A cue like "[clears throat]" is one unit; otherwise words with their trailing space.
-_ATOMS = re.compile(r"\[[^\]\n]{0,40}\]\s*|\S+?(?=\[|\s|$)\s*|\s+")
-_CLAUSE_END = re.compile(r"[,;:،，、；：—–](\s+|$)")
 CARRY_MODES = ("previous", "original")
 
 
 @dataclass(frozen=True)
 class LongFormSettings:
-    """Chunk budget (safely inside the 256-token / ~15 s window), voice carry, joins and caps."""
+    """Chunk budget (safely inside the 256-token / ~15 s window), voice carry, joins and caps.
+
+    min_chunk_seconds: the estimated speech under which a chunk is a fragment (Bark reads prompts of two or three
+    words badly): the planner gives no chunk less unless the whole text is that short, taking words from a
+    neighbour if it must. At most a third of the budget is used as this minimum (`chunk_token_range`).
+    chunk_min_eos_p: the min_eos_p chunks use when the caller gives none (see `BarkPipeline.generate_long`).
+    """
 
     max_chunk_tokens: int = 200
     max_chunk_seconds: float = 11.0
+    min_chunk_seconds: float = 2.0
     carry: str = "previous"  # condition chunk k on chunk k-1's generation, or always on the original voice
     reanchor_every: int | None = None  # with carry="previous": go back to the original voice every N chunks
     silence_s: float = 0.25
     crossfade_s: float = 0.0  # > 0: overlap chunks by this much instead of inserting silence
-    chunk_min_eos_p: float = 0.05  # lower than 0.2 so a chunk ends cleanly instead of trailing noise
+    chunk_min_eos_p: float | None = 0.05  # lower than 0.2 so a chunk ends cleanly instead of trailing noise
     max_chars: int = 20_000
     max_audio_s: float = 600.0
 
@@ -39,14 +46,18 @@ class LongFormSettings:
             raise ValueError(f"max_chunk_tokens must be in 1..{C.TEXT_WINDOW}; got {self.max_chunk_tokens}")
         if not 0 < self.max_chunk_seconds <= C.SEMANTIC_MAX_STEPS / C.SEMANTIC_RATE_HZ:
             raise ValueError("max_chunk_seconds must be in (0, 15.4]")
+        if not 0 <= self.min_chunk_seconds <= C.SEMANTIC_MAX_STEPS / C.SEMANTIC_RATE_HZ:
+            raise ValueError("min_chunk_seconds must be in [0, 15.4]")
         if self.carry not in CARRY_MODES:
             raise ValueError(f"carry must be one of {CARRY_MODES}; got {self.carry!r}")
         if self.reanchor_every is not None and (not isinstance(self.reanchor_every, int) or self.reanchor_every < 1):
             raise ValueError(f"reanchor_every must be a whole number >= 1 or None; got {self.reanchor_every!r}")
         if not 0 <= self.silence_s <= 5 or not 0 <= self.crossfade_s <= 1:
             raise ValueError("silence_s must be in [0, 5] and crossfade_s in [0, 1] seconds")
-        if not 0 <= self.chunk_min_eos_p <= 1:
-            raise ValueError("chunk_min_eos_p must be in [0, 1]")
+        try:
+            SETTINGS["min_eos_p"].check(self.chunk_min_eos_p)
+        except ValueError as e:
+            raise ValueError(f"chunk_{e}") from None
         if self.max_chars < 1 or self.max_audio_s <= 0:
             raise ValueError("max_chars and max_audio_s must be positive")
 
@@ -59,56 +70,30 @@ def _sentences(text: str, language: str) -> list[str]:
     return parts if "".join(parts) == text else [text]  # the splitter must never lose text; if so, don't use it
 
 
-def _split_at(piece: str, pattern: re.Pattern) -> list[str]:
-    out, start = [], 0
-    for m in pattern.finditer(piece):
-        out.append(piece[start : m.end()])
-        start = m.end()
-    if start < len(piece):
-        out.append(piece[start:])
-    return [p for p in out if p]
-
-
-def _atoms(piece: str) -> list[str]:
-    atoms = _ATOMS.findall(piece)
-    return atoms if "".join(atoms) == piece else list(piece)
+def chunk_token_range(settings: LongFormSettings) -> tuple[int, int]:
+    """(least, most) BERT tokens of a planned chunk: most is what fits the budget (max_chunk_tokens, and at most
+    max_chunk_seconds by `estimate_seconds`); least is min_chunk_seconds' worth, at most a third of most."""
+    most = next((n for n in range(settings.max_chunk_tokens, 0, -1)
+                 if estimate_seconds(n) <= settings.max_chunk_seconds), 0)
+    least = min(math.ceil(settings.min_chunk_seconds * BERT_TOKENS_PER_SECOND - 1e-9), most // 3)
+    return least, most
 
 
 def split_text(text: str, count_tokens: Callable[[str], int], language: str = "en",
                settings: LongFormSettings = LongFormSettings()) -> list[str]:
-    """Normalised text -> chunks within budget: sentences packed together; a sentence too long for one chunk
-    split at clause punctuation, then between words (cues stay whole); a single over-long word (scripts without
-    spaces) between characters."""
+    """Normalised text -> planned chunks, consecutive slices of it: `"".join(chunks) == normalize_text(text)`.
 
-    def fits(s: str) -> bool:
-        n = count_tokens(s.strip())
-        return n <= settings.max_chunk_tokens and estimate_seconds(n) <= settings.max_chunk_seconds
-
-    def pieces(unit: str, level: int) -> list[str]:
-        if fits(unit) or level == 3:
-            return [unit] if level < 3 or len(unit) == 1 else list(unit)
-        parts = [_split_at(unit, _CLAUSE_END), _atoms(unit), list(unit)][level]
-        parts = parts if len(parts) > 1 else [unit]
-        return [q for p in parts for q in pieces(p, level + 1)]
-
+    Text that fits the budget is one chunk. Otherwise the cuts are chosen over the whole text (`chunking.plan`):
+    every chunk's `sung_texts` form is within the budget (`chunk_token_range`, counted by `count_tokens`) unless it
+    is a single cue or character (or, in a budget of two or three tokens, one word with ♪ added); no chunk is under
+    the minimum size where the text allows it (a short piece is packed with a neighbour, or words move to it from
+    one); cuts go, best first, at sentence ends and song edges, clause punctuation, before conjunctions, between
+    words, between characters of a word too long for a chunk; an over-long clause is split into balanced parts. A
+    cue `[...]` is never cut, nor a ♪…♪ song that fits a chunk; a song that does not fit is cut, and `sung_texts`
+    opens and closes each piece with ♪."""
     norm = normalize_text(text)
-    units = [q for sentence in _sentences(norm, language) for q in pieces(sentence, 0)]
-    chunks: list[str] = []
-    for unit in units:
-        if chunks and fits(chunks[-1] + unit):
-            chunks[-1] += unit
-        else:
-            chunks.append(unit)
-    # Whitespace-only chunks carry nothing to say: fold them into a neighbour (no character is lost).
-    merged: list[str] = []
-    for c in chunks:
-        if merged and not c.strip():
-            merged[-1] += c
-        elif merged and not merged[-1].strip():
-            merged[-1] += c
-        else:
-            merged.append(c)
-    return merged
+    least, most = chunk_token_range(settings)
+    return plan(_sentences(norm, language), count_tokens, language, most, least) if norm else []
 
 
 def _chunk_progress(progress, k: int, n: int):
@@ -140,15 +125,20 @@ def join_audio(parts: list, sample_rate: int, silence_s: float, crossfade_s: flo
 
 
 def plan_chunks(pipe, text: str, language: str, settings: LongFormSettings) -> list[str]:
-    """The chunks `generate_long` would generate, after its checks (one chunk: the text fits one generation)."""
+    """The texts `generate_long` would generate, one per chunk (`sung_texts` of `split_text`), after its checks:
+    ValueError for text with nothing to say (as `generate`), over max_chars, or of more than max_audio_s.
+    One text: the text fits one generation (it is then the normalised text)."""
     from .text import check_text, tokenize
 
     norm = check_text(text)
     if len(norm) > settings.max_chars:
         raise ValueError(f"text is {len(norm):,} characters; at most {settings.max_chars:,} are accepted per "
                          f"generation (LongFormSettings.max_chars)")
-    chunks = split_text(norm, lambda s: len(tokenize(pipe.tokenizer, s)) if s else 0, language, settings)
-    estimate = sum(estimate_seconds(len(tokenize(pipe.tokenizer, c.strip()))) for c in chunks)
+    if not tokenize(pipe.tokenizer, norm):
+        raise ValueError(EMPTY_TEXT)
+    chunks = sung_texts(split_text(norm, lambda s: len(tokenize(pipe.tokenizer, s)) if s else 0, language,
+                                   settings))
+    estimate = sum(estimate_seconds(len(tokenize(pipe.tokenizer, c))) for c in chunks)
     if estimate > settings.max_audio_s:
         raise ValueError(f"this text would make about {estimate / 60:.0f} min of audio; at most "
                          f"{settings.max_audio_s / 60:.0f} min per generation (LongFormSettings.max_audio_s)")
@@ -156,10 +146,12 @@ def plan_chunks(pipe, text: str, language: str, settings: LongFormSettings) -> l
 
 
 def generate_long(pipe, text: str, *, voice, language: str, settings: LongFormSettings, stages, seed: int,
-                  progress=None, on_preview: Callable | None = None):
+                  progress=None, on_preview: Callable | None = None, min_eos_p_given: bool = True):
     """Generate the chunks one after another from the same random streams; see `BarkPipeline.generate_long`.
     on_preview: each chunk is streamed (`streaming.stream_take` on the chunks' shared streams, so the take is the
-    same) and its preview audio passed on as it comes, with `silence_s` of silence between chunks."""
+    same) and its preview audio passed on as it comes, with `silence_s` of silence between chunks.
+    min_eos_p_given: the caller chose `stages.semantic.min_eos_p`; if not, text of several chunks uses
+    `settings.chunk_min_eos_p` instead. The result's settings record the value used."""
     import dataclasses
 
     import numpy as np
@@ -170,6 +162,9 @@ def generate_long(pipe, text: str, *, voice, language: str, settings: LongFormSe
     norm = check_text(text)
     chunks = plan_chunks(pipe, text, language, settings)
     original = pipe.resolve_voice(voice)
+    if len(chunks) > 1 and not min_eos_p_given:  # a chunk ends cleanly instead of trailing off into noise
+        stages = dataclasses.replace(stages, semantic=dataclasses.replace(stages.semantic,
+                                                                          min_eos_p=settings.chunk_min_eos_p))
     base = {**pipe.describe(norm, original, stages), "language": language}
     streams = pipe.make_streams(seed)
     run = partial(_run_chunk, pipe, stages=stages, streams=streams, seed=seed, on_preview=on_preview,
@@ -177,9 +172,6 @@ def generate_long(pipe, text: str, *, voice, language: str, settings: LongFormSe
     if len(chunks) == 1:  # exactly `generate`
         one = run(chunks[0], original, 0, progress)
         return dataclasses.replace(one, seed=seed, settings=base, chunks=tuple(chunks))
-    # Chunk ends use a lower EOS threshold: the reference's 0.2 lets a chunk trail off into noise.
-    stages = dataclasses.replace(stages, semantic=dataclasses.replace(stages.semantic,
-                                                                      min_eos_p=settings.chunk_min_eos_p))
     anchor, current, results, used = original, original, [], []
     for k, chunk in enumerate(chunks):
         if k > 0:
@@ -189,7 +181,7 @@ def generate_long(pipe, text: str, *, voice, language: str, settings: LongFormSe
             else:
                 current = anchor
         used.append(current)
-        r = run(chunk.strip(), current, k, _chunk_progress(progress, k, len(chunks)), stages=stages)
+        r = run(chunk, current, k, _chunk_progress(progress, k, len(chunks)), stages=stages)
         results.append(r)
         if anchor is None:  # no voice given: the first chunk's speaker is the voice for the rest
             anchor = _voice_or(r, None)

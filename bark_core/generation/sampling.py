@@ -49,8 +49,23 @@ def sample(
         return logits.argmax(dim=-1, keepdim=logits.dim() == 1), torch.softmax(logits, dim=-1)
     logits = filter_logits(logits, params.top_k, params.top_p)
     probs = torch.softmax(logits / params.temperature, dim=-1)
+    if not torch.isfinite(probs).all():  # a temperature so small that logits / temperature overflowed
+        probs = tempered_probs(logits, params.temperature)
     tokens = torch.multinomial(probs, num_samples=1, generator=generator)
     return (tokens if probs.dim() == 1 else tokens[:, 0]), probs
+
+
+def tempered_probs(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """softmax(logits / temperature) for temperatures so small that the plain division overflows: the logits are
+    shifted so that the largest is 0 first (then nothing overflows), and where even that underflows (a temperature
+    below float32's range) the distribution is the argmax's (ties share it). The sampler uses this only when the
+    plain form is not finite, so every other draw stays the reference's to the bit."""
+    shifted = logits - logits.max(dim=-1, keepdim=True).values
+    probs = torch.softmax(shifted / temperature, dim=-1)
+    if torch.isfinite(probs).all():
+        return probs
+    top = (shifted == 0).float()
+    return top / top.sum(dim=-1, keepdim=True)
 
 
 @dataclass(frozen=True)

@@ -156,4 +156,5 @@ def require_speech(semantics: list[np.ndarray]) -> None:
     if any(len(s) == 0 for s in semantics):
         which = "" if len(semantics) == 1 else f" (take {[len(s) for s in semantics].index(0) + 1})"
         raise ValueError(f"Bark ended the utterance before saying anything{which} (end-of-speech at the first "
-                         "step); try another seed, a lower min_eos_p, or longer text")
+                         "step); try another seed, a higher min_eos_p (Bark stops once the end token's probability "
+                         "reaches it: higher goes on longer; None stops only at the end token), or longer text")

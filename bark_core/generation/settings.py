@@ -16,16 +16,28 @@ MAX_TEMPERATURE = 10.0
 MAX_SEED = 2**63 - 1
 
 
+def _scalar(x: object) -> object:
+    """A numpy scalar or 0-d numeric array as the Python number it holds (np.bool_ becomes a bool, refused below)."""
+    if isinstance(x, np.generic) or (isinstance(x, np.ndarray) and x.ndim == 0 and x.dtype != object):
+        return x.item()
+    return x
+
+
 def _is_number(x: object) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) and math.isfinite(x)
+    """A real number, not a bool, finite (Python ints of any size are finite; math.isfinite would overflow)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return False
+    return isinstance(x, int) or math.isfinite(x)
 
 
 def whole_number(value: object, what: str, low: int | None = None, high: int | None = None,
                  extra: str = "") -> int:
     """`value` as an int, or ValueError "{what} must be a whole number ...". The one integer check: ints and
-    numpy integers pass, so do floats with no fractional part (a web form's number field sends 3.0); bools,
-    NaN, infinities and strings do not. `extra` is appended to the allowed range ("or None (off)")."""
-    ok = _is_number(value) and float(value).is_integer()
+    numpy integers (scalars or 0-d arrays) pass, so do floats with no fractional part (a web form's number field
+    sends 3.0); bools, NaN, infinities and strings do not. `extra` is appended to the allowed range ("or None
+    (off)")."""
+    value = _scalar(value)
+    ok = _is_number(value) and (isinstance(value, int) or float(value).is_integer())
     number = int(value) if ok else None
     if number is not None and (low is None or number >= low) and (high is None or number <= high):
         return number
@@ -39,6 +51,7 @@ def whole_number(value: object, what: str, low: int | None = None, high: int | N
 def check_temperature(name: str, value: object, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
+    value = _scalar(value)
     if not _is_number(value) or not 0 < value <= MAX_TEMPERATURE:
         allowed = f"a number in (0, {MAX_TEMPERATURE:g}]" + (" or None (greedy)" if allow_none else "")
         raise ValueError(f"{name} must be {allowed}; got {value!r}")
@@ -74,6 +87,7 @@ class Setting:
     integer: bool = False
     none: str = ""
     form_off: float | int | None = None
+    why: str = ""  # appended to the error message: why the range is what it is
 
     def allowed(self) -> str:
         """What values are allowed, in words (for messages)."""
@@ -89,12 +103,17 @@ class Setting:
         """The value if allowed (whole numbers as int), else ValueError naming the setting and what it allows."""
         if value is None and self.none:
             return None
+        value = _scalar(value)
         if self.integer:
             return whole_number(value, self.name, int(self.low), extra=f" or None ({self.none})" if self.none else "")
-        ok = _is_number(value) and (self.low < value if self.low_open else self.low <= value) and value <= self.high
-        if not ok:
-            raise ValueError(f"{self.name} must be {self.allowed()}; got {value!r}")
-        return float(value)
+        try:
+            number = float(value) if _is_number(value) else math.nan
+        except OverflowError:  # an int too big for a float
+            number = math.inf
+        if not (math.isfinite(number) and (self.low < number if self.low_open else self.low <= number)
+                and number <= self.high):
+            raise ValueError(f"{self.name} must be {self.allowed()}; got {value!r}{self.why}")
+        return number
 
 
 SAMPLING: tuple[Setting, ...] = (
@@ -108,8 +127,11 @@ SAMPLING: tuple[Setting, ...] = (
             None, 1, math.inf, integer=True, none="off", form_off=0),
     Setting("top_p", "top-p", "sample only within the smallest set of tokens whose probability reaches p",
             None, 0, 1, low_open=True, none="off", form_off=1.0),
-    Setting("min_eos_p", "min_eos_p", "end the speech once the end token's probability reaches this; lower ends "
-            "sooner", C.DEFAULT_MIN_EOS_P, 0, 1, none="only at the end token"),
+    Setting("min_eos_p", "min_eos_p", "end the speech once the end token's probability reaches this: higher goes "
+            "on longer, lower ends sooner. Long text: every chunk uses the value given (none given: the lower "
+            "long-form chunk default, so that each chunk ends cleanly)", C.DEFAULT_MIN_EOS_P, 0, 1, low_open=True,
+            none="only at the end token", why=" (at 0 every take would end before its first token; a higher "
+            "min_eos_p lets Bark go on longer)"),
     Setting("max_duration_s", "max duration (s)", "stop the semantic stage after this many seconds",
             None, 0, math.inf, low_open=True, none="no limit", form_off=0),
 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -21,6 +22,9 @@ from .config import DEFAULT_CODEC, DEFAULT_TOKENIZER, PRESETS
 SUNO_FILE_SETS = (("text_2.pt", "coarse_2.pt", "fine_2.pt"), ("text.pt", "coarse.pt", "fine.pt"))
 TOKENIZER_PATTERNS = ["vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]
 EMBEDDINGS_INDEX = "speaker_embeddings_path.json"  # a repo's index of its preset voices
+# Written by `testing.random_weights.write_offline_folder` beside random checkpoints: what loads from such a folder
+# runs the real code on weights that make noise (a page says so).
+RANDOM_WEIGHTS_MARKER = "random-weights.json"
 CODEC_PATTERNS = ["config.json", "*.safetensors", "preprocessor_config.json"]
 HF_WEIGHT_PATTERNS = ["config.json", "*.safetensors", "*.safetensors.index.json", "generation_config.json",
                       *TOKENIZER_PATTERNS]
@@ -57,6 +61,37 @@ class HubOptions:
     revision: str | None = None
     token: str | bool | None = None
     probe_timeout_s: float | None = 3.0  # None: no probe (huggingface_hub's own retries decide)
+    # progress(f"downloading {file}", bytes done, bytes total) while a file comes from the Hub (nothing is printed)
+    progress: Callable[[str, int, int], None] | None = None
+
+
+def has_random_weights(model: str | Path) -> bool:
+    """Whether `model` is a local folder marked as holding random weights (`RANDOM_WEIGHTS_MARKER`)."""
+    return (Path(model).expanduser() / RANDOM_WEIGHTS_MARKER).is_file()
+
+
+def download_bar(progress: Callable[[str, int, int], None] | None, what: str):
+    """A tqdm class for huggingface_hub's `tqdm_class` that prints nothing and passes each update of a bar counting
+    bytes on as progress(f"downloading {what}", bytes done, bytes total); None without `progress`. (A snapshot's
+    bar counting files is not passed on: its bytes are.)"""
+    if progress is None:
+        return None
+    from tqdm.auto import tqdm
+
+    class DownloadBar(tqdm):
+        def __init__(self, *args, **kwargs):
+            kwargs["disable"] = True  # nothing on the console: the caller shows it
+            self.counts_bytes = kwargs.get("unit") == "B"
+            self.done = int(kwargs.get("initial") or 0)
+            super().__init__(*args, **kwargs)
+
+        def update(self, n: float | None = 1):
+            self.done += int(n or 0)
+            if self.counts_bytes:
+                progress(f"downloading {what}", self.done, int(self.total or 0))
+            return super().update(n)
+
+    return DownloadBar
 
 
 def hub_host() -> tuple[str, int]:
@@ -113,7 +148,8 @@ def hub_file(repo_id: str, filename: str, opts: HubOptions, hint: str = LOCAL_HI
     opts, unreachable = _reachable_options(opts)
     try:
         return Path(hf_hub_download(repo_id, filename, cache_dir=opts.cache_dir, revision=opts.revision,
-                                    local_files_only=opts.local_files_only, token=opts.token))
+                                    local_files_only=opts.local_files_only, token=opts.token,
+                                    tqdm_class=download_bar(opts.progress, filename)))
     except Exception as err:  # noqa: BLE001 - every Hub failure becomes one readable message
         raise _unavailable(repo_id, filename, err, opts, unreachable, hint) from err
 
@@ -126,7 +162,7 @@ def hub_snapshot(repo_id: str, patterns: list[str], opts: HubOptions, what: str,
     try:
         return Path(snapshot_download(repo_id, allow_patterns=patterns, cache_dir=opts.cache_dir,
                                       revision=opts.revision, local_files_only=opts.local_files_only,
-                                      token=opts.token))
+                                      token=opts.token, tqdm_class=download_bar(opts.progress, what)))
     except Exception as err:  # noqa: BLE001
         raise _unavailable(repo_id, what, err, opts, unreachable, hint) from err
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -19,12 +20,24 @@ from .hub import CODEC_PATTERNS, EMBEDDINGS_INDEX, LOCAL_HINT, TOKENIZER_PATTERN
 TRANSFORMERS_LOCK = threading.RLock()
 
 
-def load_models(source: ModelSource) -> tuple[dict[str, torch.nn.Module], torch.nn.Module | None]:
-    """text/coarse/fine models on the CPU, plus the codec when the checkpoint carries one (transformers layout)."""
+# What from_pretrained loads, in order: progress(f"loading {step}", i, len(LOAD_STEPS)) before each.
+LOAD_STEPS = ("the text model", "the coarse model", "the fine model", "the codec and tokenizer")
+
+
+def load_models(source: ModelSource, progress: Callable[[str, int, int], None] | None = None,
+                ) -> tuple[dict[str, torch.nn.Module], torch.nn.Module | None]:
+    """text/coarse/fine models on the CPU, plus the codec when the checkpoint carries one (transformers layout).
+    progress: see `LOAD_STEPS` (the first three steps)."""
+    report = progress or (lambda *_: None)
     if source.layout == "suno":
         assert source.suno_files is not None
-        return {k: load_suno_checkpoint(p, k) for k, p in zip(MODEL_KINDS, source.suno_files, strict=True)}, None
+        models = {}
+        for i, (kind, path) in enumerate(zip(MODEL_KINDS, source.suno_files, strict=True)):
+            report(f"loading {LOAD_STEPS[i]}", i + 1, len(LOAD_STEPS))
+            models[kind] = load_suno_checkpoint(path, kind)
+        return models, None
     assert source.hf_dir is not None
+    report("loading the text, coarse and fine models", 1, len(LOAD_STEPS))
     models, codec_state, codec_config = load_hf_models(source.hf_dir)
     codec = None
     if codec_state and source.codec is None:

@@ -4,12 +4,13 @@ once; and the stop flags of the generations each session is running."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
 from ..models.config import DEFAULT_TOKENIZER
-from ..models.hub import HubOptions
-from ..models.loading import load_tokenizer
+from ..models.hub import HubOptions, has_random_weights
+from ..models.loading import load_tokenizer, resolve_device
 from ..pipeline import BarkPipeline
 from ..voices.cloning import VoiceCloner
 
@@ -27,19 +28,35 @@ class Pipelines:
         self._tokenizers: dict[str, object] = {}
         self._lock = threading.Lock()
 
-    def get(self, name: str, precision: str = "exact") -> BarkPipeline:
-        """The shared pipeline for `name`; "fast" is an int8 sibling sharing its tokenizer, codec and voices."""
+    def get(self, name: str, precision: str = "exact",
+            progress: Callable[[str, int, int], None] | None = None) -> BarkPipeline:
+        """The shared pipeline for `name`; "fast" is an int8 sibling sharing its tokenizer, codec and voices.
+        progress(stage, done, total): what a first request waits for (see `BarkPipeline.from_pretrained`), then
+        ("preparing the fast weights", 1, 1) when the fast sibling is made; nothing once loaded."""
         if name not in self.models:
             raise ValueError(f"model must be one of {self.models}; got {name!r}")
         with self._lock:
             if name not in self._loaded:
                 self._loaded[name] = BarkPipeline.from_pretrained(name, device=self.device, offload=self.offload,
-                                                                  voices=self.voices, graphs=self.graphs)
+                                                                  voices=self.voices, graphs=self.graphs,
+                                                                  progress=progress)
             if precision == "exact":
                 return self._loaded[name]
             if (name, precision) not in self._variants:
+                if progress is not None:
+                    progress(f"preparing the {precision} weights", 1, 1)
                 self._variants[(name, precision)] = self._loaded[name].with_precision(precision)
             return self._variants[(name, precision)]
+
+    @property
+    def default_precision(self) -> str:
+        """"fast" where the models run on a CPU (int8 weights, about twice exact's speed there), "exact" on a GPU
+        (where fast mode is the same bf16 as exact)."""
+        return "exact" if resolve_device(self.device).type == "cuda" else "fast"
+
+    def random_weights(self, name: str) -> bool:
+        """Whether model `name` is a folder marked as random weights (known before anything loads)."""
+        return has_random_weights(name)
 
     def cloner(self, name: str) -> VoiceCloner:
         """The voice-maker for a model (HuBERT + quantizer load on first use; a model folder may hold `hubert/`

@@ -7,21 +7,23 @@ the same request logic is testable without a browser and usable from Python.
 
 from __future__ import annotations
 
+import math
 import re
-import secrets
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..generation.longform import LongFormSettings, plan_chunks, split_text
+from ..generation.longform import LongFormSettings, plan_chunks, split_text, sung_texts
 from ..generation.result import BarkResult
 from ..generation.semantic import GenerationCancelled
 from ..generation.text import check_text, estimate_seconds, tokenize
+from ..models.loading import resolve_device
 from .bundle import write_bundle
+from .fields import sampling_from_page, seed_from_page
 
 if TYPE_CHECKING:
     from ..pipeline import BarkPipeline
@@ -41,31 +43,47 @@ def overall_progress(stage: str, done: int, total: int) -> tuple[float, str]:
     return (k + inner) / n, f"{stage} {done}/{total}"
 
 
-def sampling_settings(text_temp: float, waveform_temp: float, fine_temp: float, top_k, top_p, min_eos_p: float,
-                      max_duration, seed, random_seed: bool) -> dict:
-    """The page's sampling controls -> `generate` keyword arguments (0 / 1 / empty mean "off"; a random seed is
-    drawn here, so the take reports the seed that made it)."""
-    if not random_seed and not _whole(seed):
-        raise ValueError(f"seed must be a whole number (or tick 'random'); got {seed!r}")
-    return dict(text_temp=text_temp, waveform_temp=waveform_temp, fine_temp=fine_temp,
-                top_k=int(top_k) if top_k else None, top_p=None if top_p is None or top_p >= 1 else top_p,
-                min_eos_p=min_eos_p, max_duration_s=max_duration or None,
-                seed=secrets.randbelow(2**32) if random_seed else int(seed))
+def loading_progress(stage: str, done: int, total: int) -> tuple[float, str]:
+    """Model-loading progress (`BarkPipeline.from_pretrained`'s) -> (fraction, label): "loading the text model
+    1/4…", or "downloading text_2.pt: 120 of 2,400 MB" while a file comes from the Hub."""
+    if stage.startswith("downloading"):
+        return (done / total if total else 0.0), (f"{stage}: {done / 1e6:,.0f} of {total / 1e6:,.0f} MB" if total
+                                                  else f"{stage}: {done / 1e6:,.0f} MB")
+    return (done - 1) / max(total, 1), (f"{stage} {done}/{total}…" if total > 1 else f"{stage}…")
+
+
+def precision_mode(recorded: str | None, device: str = "auto") -> str:
+    """The precision mode ("exact", "fast", "bf16") that makes weights in the format a take recorded
+    (`BarkPipeline.precision`: "fp32", "int8-dynamic…", "bf16-autocast"), so a bundle is re-created as it was made;
+    "exact" when it recorded none."""
+    if recorded and recorded.startswith("int8"):
+        return "fast"
+    if recorded == "bf16-autocast" and resolve_device(device).type == "cpu":
+        return "bf16"
+    return "exact"
+
+
+def sampling_settings(fields: Mapping[str, object], seed: object, random_seed: bool) -> dict:
+    """The page's sampling fields (keyed by setting name, as `fields.sampling_from_page` takes them), seed and
+    random-seed box -> `generate` keyword arguments. The form's "off" values become None; a random seed is drawn
+    here, so the take reports the seed that made it. ValueError names a field as the page labels it."""
+    return {**sampling_from_page(fields), "seed": seed_from_page(seed, random_seed)}
+
+
+def check_length(text: object, long: LongFormSettings) -> None:
+    """Text longer than one take allows is refused with its length and the cap, as typed (never cut short)."""
+    if isinstance(text, str) and len(text) > long.max_chars:
+        raise ValueError(f"the text is {len(text):,} characters; at most {long.max_chars:,} fit one take: split it "
+                         f"into several")
 
 
 def check_takes(n_takes) -> int:
     """The number of takes asked for, checked: a whole number in 1..APP_MAX_TAKES."""
-    if not _whole(n_takes) or not 1 <= int(n_takes) <= APP_MAX_TAKES:
+    whole = isinstance(n_takes, (int, float)) and not isinstance(n_takes, bool) and math.isfinite(n_takes) \
+        and float(n_takes).is_integer()
+    if not whole or not 1 <= int(n_takes) <= APP_MAX_TAKES:
         raise ValueError(f"takes must be a whole number from 1 to {APP_MAX_TAKES}; got {n_takes!r}")
     return int(n_takes)
-
-
-def _whole(value) -> bool:
-    """Whether `value` is a whole number (an int, or a float like 3.0, as a page's number field sends it)."""
-    try:
-        return value is not None and float(value) == int(value)
-    except (TypeError, ValueError, OverflowError):
-        return False
 
 
 def run_request(pipe: BarkPipeline, text: str, voice, language: str, kw: dict, n_takes: int,
@@ -134,7 +152,9 @@ def text_summary(text: str, tokenizer, language: str, long: LongFormSettings) ->
         norm = check_text(text)
     except ValueError:
         return "0 BERT tokens · 0 s", []
-    chunks = [c.strip() for c in split_text(norm, count, language if language != "any" else "en", long)]
+    if tokenizer is not None and not count(norm):  # nothing BERT reads: the engine refuses it as empty text
+        return "0 BERT tokens · 0 s", []
+    chunks = sung_texts(split_text(norm, count, language if language != "any" else "en", long))
     rows = [[i + 1, c, round(estimate_seconds(count(c)), 1)] for i, c in enumerate(chunks)]
     approx = "" if tokenizer is not None else "≈"
     seconds = sum(estimate_seconds(count(c)) for c in chunks)

@@ -15,6 +15,7 @@ import torch
 from .. import constants as C
 from ..models.checkpoints import MODEL_KINDS, hf_key_to_suno
 from ..models.config import FineGPTConfig, GPTConfig
+from ..models.hub import RANDOM_WEIGHTS_MARKER
 from ..models.model import GPT, FineGPT
 
 TEXT_VOCAB = (129_600, 10_048)
@@ -37,10 +38,21 @@ def model_configs(size: str = "tiny", bias: bool = False) -> dict[str, GPTConfig
     }
 
 
-def random_models(size: str = "tiny", seed: int = 0, bias: bool = False,
-                  logit_scale: float = 4.0) -> dict[str, torch.nn.Module]:
+def random_models(size: str = "tiny", seed: int = 0, bias: bool = False, logit_scale: float = 4.0,
+                  weight_scale: float = 1.0) -> dict[str, torch.nn.Module]:
     """Randomly initialised text/coarse/fine models. `logit_scale` sharpens the output distributions so that
-    sampling is not uniform noise (closer to how trained models behave)."""
+    sampling is not uniform noise (closer to how trained models behave).
+
+    weight_scale: multiplies every block's attention input projection (`attn.c_attn`: queries, keys and values).
+    At the default 1 a random model barely listens to its input: attention logits are small, so each position
+    averages the whole context, and its own embedding outweighs what it reads; with the same seed, another text
+    or voice draws mostly the same tokens. Scaled up (the parity tests use 40; attention logits grow with its
+    square), each position attends to a few positions chosen by content and what it reads dominates, so each
+    stage's output depends on the text, the voice and the previous stage's tokens: a slip in how an input is
+    built changes the logits, not only an occasional draw. The same random draws are made whatever the scale.
+    """
+    if not weight_scale > 0:
+        raise ValueError(f"weight_scale must be a positive number, got {weight_scale}")
     torch.manual_seed(seed)
     models = {}
     for kind, cfg in model_configs(size, bias).items():
@@ -55,6 +67,9 @@ def random_models(size: str = "tiny", seed: int = 0, bias: bool = False,
                         p.add_(torch.randn_like(p) * 0.1)
             if kind != "fine":
                 m.lm_head.weight.mul_(logit_scale)
+            if weight_scale != 1.0:
+                for block in m.transformer.h:
+                    block.attn.c_attn.weight.mul_(weight_scale)
         models[kind] = m.eval()
     return models
 
@@ -149,12 +164,23 @@ def write_codec(folder: Path, tiny: bool = True, seed: int = 0, legacy_names: bo
     return folder
 
 
-def write_offline_folder(folder: Path, size: str = "tiny", seed: int = 0, **kw) -> Path:
-    """One folder that runs fully offline: text.pt, coarse.pt, fine.pt, tokenizer/ and codec/."""
+def write_offline_folder(folder: Path, size: str = "tiny", seed: int = 0, cloning: bool = True, **kw) -> Path:
+    """One folder that runs fully offline: text.pt, coarse.pt, fine.pt, tokenizer/ and codec/; with `cloning` also
+    hubert/ and quantizer.pth (what voices from recordings need: the app finds them in the model folder); and the
+    marker `hub.RANDOM_WEIGHTS_MARKER`, a small JSON file saying the weights are random (loaders report it as
+    `BarkPipeline.random_weights`; the app shows a banner)."""
     folder = Path(folder)
     write_suno_files(folder, random_models(size, seed), **kw)
     write_tokenizer(folder / "tokenizer")
     write_codec(folder / "codec", tiny=size == "tiny", seed=seed)
+    if cloning:
+        write_hubert(folder / "hubert", seed=seed)
+        write_quantizer(folder / "quantizer.pth", seed=seed)
+    (folder / RANDOM_WEIGHTS_MARKER).write_text(json.dumps({
+        "random_weights": True, "size": size, "seed": seed,
+        "written_by": "bark_core.testing.random_weights.write_offline_folder",
+        "note": "random weights in the real formats: the audio is noise; everything else is the real code"},
+        indent=1), encoding="utf-8")
     return folder
 
 

@@ -42,6 +42,27 @@ def check_preset_name(name: str) -> str:
                      f"'announcer'; or pass a path to an .npz file.")
 
 
+def is_preset_name(name: object) -> bool:
+    """Whether `name` is exactly one of Bark's preset names."""
+    return isinstance(name, str) and name in _voices_by_name()
+
+
+def preset_named_by(path: str) -> str | None:
+    """The preset a path-like string names, if any: "v2/en_speaker_6.npz", "V2/EN_SPEAKER_6.NPZ" or a copy in suno's
+    layout ".../assets/prompts/v2/en_speaker_6.npz" -> "v2/en_speaker_6"; "announcer.npz" -> "announcer"; None when
+    the file's name (without its suffix, compared without case) is no preset's."""
+    parts = [p for p in path.replace("\\", "/").split("/") if p]
+    if not parts:
+        return None
+    parts[-1] = parts[-1].rsplit(".", 1)[0] if "." in parts[-1] else parts[-1]
+    lowered = {name.lower(): name for name in preset_names()}
+    for k in range(min(2, len(parts)), 0, -1):  # "v2/name" first, then "name"
+        match = lowered.get("/".join(parts[-k:]).lower())
+        if match is not None:
+            return match
+    return None
+
+
 @functools.cache
 def _catalog_file() -> dict:
     return json.loads(resources.files(__package__).joinpath("catalog.json").read_text(encoding="utf-8"))

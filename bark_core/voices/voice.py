@@ -8,6 +8,9 @@ Files are always read with `allow_pickle=False`.
 from __future__ import annotations
 
 import io
+import os
+import re
+import stat
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import constants as C
+from .catalog import preset_named_by
 
 PROMPT_KEYS = ("semantic_prompt", "coarse_prompt", "fine_prompt")
 MAX_VOICE_FILE_BYTES = 8 * 1024 * 1024  # real presets are ~20 kB; anything this big is not a voice
@@ -37,18 +41,30 @@ class Voice:
         return cls(*validate_prompt_arrays(arrays, name or "voice"), name=name)
 
     @classmethod
-    def load(cls, path: str | Path, name: str | None = None) -> Voice:
-        """Read a Bark `.npz` voice file (never unpickling objects)."""
-        path = Path(path)
+    def load(cls, path: str | os.PathLike, name: str | None = None) -> Voice:
+        """Read a Bark `.npz` voice file (any case of the suffix, `~` expanded; never unpickling objects).
+
+        ValueError if the file is missing (naming the preset a path like "v2/en_speaker_6.npz" means), is not a
+        regular file, is too big, or is not a valid voice (`read_npz`, `validate_prompt_arrays`)."""
+        path = Path(path).expanduser()
         label = name or path.name
         try:
-            size = path.stat().st_size
-        except OSError:
-            raise ValueError(f"voice file {label} does not exist or cannot be read") from None
-        if size > MAX_VOICE_FILE_BYTES:
-            raise ValueError(f"voice file {label} is {size / 1e6:.1f} MB; a Bark voice is at most "
-                             f"{MAX_VOICE_FILE_BYTES // 2**20} MiB (usually ~20 kB)")
-        return cls.from_arrays(read_npz(path.read_bytes(), label), name=name or path.stem)
+            info = path.stat()
+        except (OSError, ValueError):
+            raise ValueError(f"voice file {name or str(path)} does not exist or cannot be read"
+                             f"{_preset_hint(str(path))}") from None
+        if not stat.S_ISREG(info.st_mode):  # a folder, a device, a pipe: reading it could block or never end
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            raise ValueError(f"voice file {label} is {kind}; a voice is a Bark .npz file")
+        try:
+            with path.open("rb") as f:  # read at most one byte past the limit, whatever the size claims
+                data = f.read(MAX_VOICE_FILE_BYTES + 1)
+        except OSError as e:
+            raise ValueError(f"voice file {label} cannot be read ({e.strerror or e})") from None
+        if len(data) > MAX_VOICE_FILE_BYTES:
+            raise ValueError(f"voice file {label} is over {MAX_VOICE_FILE_BYTES / 2**20:g} MiB; a Bark voice is "
+                             f"usually ~20 kB")
+        return cls.from_arrays(read_npz(data, label), name=name or path.stem)
 
     def to_dict(self) -> dict[str, np.ndarray]:
         return {k: getattr(self, k) for k in PROMPT_KEYS}
@@ -70,6 +86,34 @@ class Voice:
     @property
     def duration_s(self) -> float:
         return self.coarse_prompt.shape[1] / C.COARSE_RATE_HZ
+
+
+# A preset name's shape ("v2/en_speaker_66", "announcr"): one optional folder, no suffix, nothing else path-like.
+_PRESET_SHAPED = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)?")
+DICT_VOICE_NAME = "history prompt (dict)"
+
+
+def voice_path(voice: str | os.PathLike) -> Path | None:
+    """The file a voice given as a string or path names, or None when the string is meant as a preset name.
+
+    A path object, or a string that names an existing file or folder (relative to the working directory, `~`
+    expanded), is a path; so is a string that cannot be a preset name: one ending in a suffix such as ".npz" (any
+    case), absolute, starting with "~" or ".", or with more than one folder or a backslash. Known preset names
+    ("v2/en_speaker_6") are checked before this (see `BarkPipeline.resolve_voice`)."""
+    if not isinstance(voice, str):
+        return Path(voice).expanduser()
+    text = voice.strip()
+    path = Path(text).expanduser()
+    try:
+        exists = path.exists()
+    except (OSError, ValueError):  # a name too long, a NUL character: no such file
+        exists = False
+    return path if exists or not _PRESET_SHAPED.fullmatch(text) else None
+
+
+def _preset_hint(path: str) -> str:
+    preset = preset_named_by(path)
+    return f"; did you mean the preset {preset!r}? (preset names have no .npz)" if preset else ""
 
 
 def read_npz(data: bytes, label: str) -> dict[str, np.ndarray]:

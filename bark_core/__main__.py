@@ -1,0 +1,5 @@
+"""`python -m bark_core`: the `bark-studio` command line."""
+
+from .cli import main
+
+raise SystemExit(main())
