@@ -14,9 +14,9 @@ from .hub import CODEC_PATTERNS, EMBEDDINGS_INDEX, LOCAL_HINT, TOKENIZER_PATTERN
 from .runtime import Runtime
 
 # transformers' lazy top-level module is not safe for first imports from two threads at once: the app's token
-# counter loading the tokenizer while a generation loads the codec failed with "ImportError: cannot import name
-# 'EncodecConfig' from 'transformers'" (about one fresh process in two here). Every import from transformers and
-# every load through it holds this lock; loads happen once per part, so serializing them costs nothing that matters.
+# counter loading the tokenizer while a generation loads the codec can fail with "ImportError: cannot import name
+# 'EncodecConfig' from 'transformers'". Every import from transformers and every load through it holds this lock;
+# loads happen once per part, so serializing them costs nothing that matters.
 TRANSFORMERS_LOCK = threading.RLock()
 
 
