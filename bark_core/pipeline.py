@@ -1,12 +1,13 @@
-"""BarkPipeline: owns the models, tokenizer, codec, device and presets; every request's state stays local."""
+"""BarkPipeline, the facade: owns the models, tokenizer, codec and presets (made once into an `Engine`), checks each
+call's input and hands the work to `generation`'s functions; every request's state stays local."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import secrets
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Unpack
@@ -15,13 +16,15 @@ import numpy as np
 import torch
 
 from . import constants as C
-from .generation.cascade import batch_seed, label_takes, run_takes
+from .generation.cascade import batch_seeds, label_takes, run_takes
 from .generation.coarse import generate_coarse
+from .generation.engine import Engine
 from .generation.fine import decode_codes, generate_fine
-from .generation.longform import LongFormSettings
+from .generation.longform import LongFormSettings, generate_long, plan_chunks
+from .generation.progress import Progress
 from .generation.result import BarkResult
-from .generation.sampling import StageStreams, check_generator, stage_streams
-from .generation.semantic import Progress, generate_semantic
+from .generation.sampling import StageGenerators, check_generator
+from .generation.semantic import generate_semantic
 from .generation.settings import (
     CoarseSettings,
     FineSettings,
@@ -33,19 +36,18 @@ from .generation.settings import (
     check_tokens,
 )
 from .generation.streaming import StreamChunk, StreamSettings, stream_take
-from .generation.text import encode_prompt
+from .generation.text import check_text, encode_prompt
 from .models import loading
 from .models.config import DEFAULT_VOICES_REPO
 from .models.graphs import resolve_graphs
 from .models.hub import HubOptions, has_random_weights, resolve_model
 from .models.loading import (
-    bf16_prefill_plans,
-    convert_weights,
     cpu_has_fast_bf16,
     default_voices,
     load_codec,
     load_models,
     load_tokenizer,
+    prepare_models,
     resolve_device,
     weights_format,
 )
@@ -56,6 +58,11 @@ from .voices.voice import DICT_VOICE_NAME, PROMPT_KEYS, Voice, voice_path
 # A voice as callers give it: see `BarkPipeline.resolve_voice`.
 VoiceLike = Voice | str | os.PathLike | Mapping[str, np.ndarray] | None
 GeneratorLike = torch.Generator | int | None
+
+
+def _engine_part(name: str, doc: str) -> property:
+    """A read-only attribute of the pipeline that is its engine's."""
+    return property(lambda self: getattr(self.engine, name), doc=doc)
 
 
 class BarkPipeline:
@@ -73,13 +80,9 @@ class BarkPipeline:
         random_weights: the weights are random (a folder marked by `write_offline_folder`): the audio is noise."""
         self.device = resolve_device(device)
         self.random_weights = bool(random_weights)
-        self.graphs = resolve_graphs(graphs, self.device)
-        self.offload = bool(offload)
+        graphs = resolve_graphs(graphs, self.device)
         self.name = name
-        self.tokenizer = tokenizer
         self.presets = presets or PresetStore(DEFAULT_VOICES_REPO)
-        self.text_model, self.coarse_model, self.fine_model = models["text"], models["coarse"], models["fine"]
-        self.codec = codec
         # Bark's reference runs under bf16 autocast on GPUs that support it; so do we. "bf16" asks for it anywhere
         # (CPUs with AMX or AVX-512-BF16 run bf16 matrix products several times faster than fp32).
         self.weights_format = weights_format(precision, self.device)
@@ -88,19 +91,25 @@ class BarkPipeline:
         # decoding, bound by reading the weights, stays int8.
         self.bf16_units = self.weights_format == "int8" and cpu_has_fast_bf16()
         self.fine_format = "bf16" if self.bf16_units else self.weights_format
-        # With offload, one stage at a time owns the accelerator (streaming nests its preview inside coarse: RLock).
-        self._offload_lock = threading.RLock()
+        if self.weights_format != "fp32" and fingerprint is None:
+            # Of the original weights, so that bundles name the checkpoint, not the converted copy.
+            fingerprint = loading.weights_fingerprint(dict(text=models["text"], coarse=models["coarse"],
+                                                           fine=models["fine"], codec=codec))
         self._fingerprint = fingerprint  # of the (immutable) weights, computed once on demand
         self._fingerprint_lock = threading.Lock()
-        if self.weights_format != "fp32":
-            self.weights_fingerprint()  # of the original weights, so bundles name the checkpoint, not the copy
-            prefill = [bf16_prefill_plans(m) if self.bf16_units else None for m in (self.text_model, self.coarse_model)]
-            self.text_model, self.coarse_model = (convert_weights(m, self.weights_format, inplace=models_are_mine)
-                                                  for m in (self.text_model, self.coarse_model))
-            self.text_model.prefill_plans, self.coarse_model.prefill_plans = prefill
-            self.fine_model = convert_weights(self.fine_model, self.fine_format, inplace=models_are_mine)
-        for m in self._all_models():
-            m.eval().requires_grad_(False).to("cpu" if self.offload else self.device)
+        parts, runtime = prepare_models(models, codec, self.device, offload=bool(offload), weights=self.weights_format,
+                                        fine=self.fine_format, bf16_prefill=self.bf16_units, inplace=models_are_mine)
+        self.engine = Engine(*parts, tokenizer, runtime, graphs, row_exact=self.weights_format == "fp32")
+
+    text_model = _engine_part("text_model", "The text model (a `GPT`): BERT ids -> semantic tokens.")
+    coarse_model = _engine_part("coarse_model", "The coarse model (a `GPT`): semantic tokens -> coarse codes.")
+    fine_model = _engine_part("fine_model", "The fine model (a `FineGPT`): coarse codes -> all 8 codebooks.")
+    codec = _engine_part("codec", "EnCodec 24 kHz (transformers' `EncodecModel`): fine codes -> audio.")
+    tokenizer = _engine_part("tokenizer", "The BERT tokenizer of the text model.")
+    runtime = _engine_part("runtime", "Where the models run (`Runtime`): device, offload, autocast.")
+    graphs = _engine_part("graphs", 'How decoding steps run: "off", "static", "cuda" or "compile".')
+    row_exact = _engine_part("row_exact", "Exact mode: token-identical to the reference, in batches too.")
+    offload = property(lambda self: self.runtime.offload, doc="Models wait on the CPU between uses.")
 
     @classmethod
     def from_pretrained(cls, model: str | Path = "bark-small", *, tokenizer: str | Path | None = None,
@@ -136,32 +145,6 @@ class BarkPipeline:
                    presets=PresetStore(voices or default_voices(source), hub), name=str(model), precision=precision,
                    models_are_mine=True, graphs=graphs, random_weights=has_random_weights(model))
 
-    # helpers ------------------------------------------------------------------------------------------------
-
-    def _all_models(self) -> list[torch.nn.Module]:
-        return [self.text_model, self.coarse_model, self.fine_model, self.codec]
-
-    @contextlib.contextmanager
-    def _running(self, model: torch.nn.Module) -> Iterator[None]:
-        """Run one stage: on the accelerator (moved there only for the stage when offloading), under autocast."""
-        lock = self._offload_lock if self.offload else contextlib.nullcontext()
-        with lock:
-            if self.offload:
-                model.to(self.device)
-            try:
-                fmt = self.fine_format if model is self.fine_model else self.weights_format
-                dtype = torch.bfloat16 if fmt == "bf16" else None
-                if dtype is not None:
-                    with torch.autocast(self.device.type, dtype=dtype):
-                        yield
-                else:
-                    yield
-            finally:
-                if self.offload:
-                    model.to("cpu")
-                    if self.device.type == "cuda":
-                        torch.cuda.empty_cache()
-
     def with_precision(self, precision: str) -> BarkPipeline:
         """A pipeline on the same weights at another precision (sharing tokenizer, codec and presets): from fp32
         weights it converts copies; converted weights (int8, bf16) serve only precisions that use them as they are
@@ -188,8 +171,8 @@ class BarkPipeline:
         """sha256 (first 16 hex digits) of each model's weights, whatever file format they came from."""
         with self._fingerprint_lock:
             if self._fingerprint is None:
-                self._fingerprint = loading.weights_fingerprint(dict(zip(("text", "coarse", "fine", "codec"),
-                                                                 self._all_models(), strict=True)))
+                self._fingerprint = loading.weights_fingerprint(dict(
+                    text=self.text_model, coarse=self.coarse_model, fine=self.fine_model, codec=self.codec))
             return self._fingerprint
 
     def voice_cloner(self, *, hubert: str | Path | None = None, quantizer: str | Path | None = None):
@@ -205,10 +188,16 @@ class BarkPipeline:
         """One generator on this pipeline's device, seeded by `seed`."""
         return torch.Generator(device=self.device).manual_seed(check_seed(seed))
 
-    def make_streams(self, seed: int) -> StageStreams:
-        """The random streams of the take seeded by `seed`: fp32 (exact mode) draws every stage from one generator
-        in the reference's order; int8 (fast) and bf16 (GPUs) give each stage its own (`sampling.StageStreams`)."""
-        return stage_streams(check_seed(seed), self.device, split=not self.row_exact)
+    def make_generators(self, seed: int) -> StageGenerators:
+        """The random generators of the take seeded by `seed`: one for every stage in exact mode (the reference's
+        order), one per stage in fast and bf16 modes (`sampling.StageGenerators`)."""
+        return self.engine.make_generators(seed)
+
+    def make_streams(self, seed: int) -> StageGenerators:
+        """Deprecated name of `make_generators` ("stream" now means the audio preview only)."""
+        warnings.warn("BarkPipeline.make_streams is deprecated; use make_generators", DeprecationWarning,
+                      stacklevel=2)
+        return self.make_generators(seed)
 
     def _generator(self, generator: GeneratorLike) -> torch.Generator:
         if isinstance(generator, torch.Generator):
@@ -243,8 +232,6 @@ class BarkPipeline:
         raise ValueError(f"voice must be a preset name, a path to an .npz file (str or Path), a dict of the three "
                          f"prompt arrays ({', '.join(PROMPT_KEYS)}), a Voice or None; got {type(voice).__name__}")
 
-    # stages -------------------------------------------------------------------------------------------------
-
     def text_to_semantic(self, text: str, *, voice: VoiceLike = None, temp: float = C.DEFAULT_TEXT_TEMP,
                          top_k: int | None = None, top_p: float | None = None,
                          min_eos_p: float | None = C.DEFAULT_MIN_EOS_P, max_duration_s: float | None = None,
@@ -253,11 +240,11 @@ class BarkPipeline:
         (T_s,) in 0..9999."""
         settings = SemanticSettings(SamplingParams(temp, top_k, top_p), min_eos_p, max_duration_s)
         ids = encode_prompt(self.tokenizer, text)
-        v = self.resolve_voice(voice)
+        voice = self.resolve_voice(voice)
         gen = self._generator(generator)
-        with self._running(self.text_model):
-            return generate_semantic(self.text_model, ids, None if v is None else v.semantic_prompt, settings,
-                                     gen, progress, graphs=self.graphs)
+        with self.runtime.using(self.text_model):
+            return generate_semantic(self.text_model, ids, None if voice is None else voice.semantic_prompt,
+                                     settings, gen, progress, graphs=self.graphs)
 
     def semantic_to_coarse(self, semantic: np.ndarray, *, voice: VoiceLike = None,
                            temp: float = C.DEFAULT_WAVEFORM_TEMP, top_k: int | None = None,
@@ -267,34 +254,34 @@ class BarkPipeline:
         """Semantic tokens (T_s,) -> coarse codes int64 (2, T_c) in 0..1023, T_c = floor(T_s * 75 / 49.9)."""
         settings = CoarseSettings(SamplingParams(temp, top_k, top_p), max_coarse_history, sliding_window_len)
         semantic = check_tokens(semantic, "semantic tokens", 1, C.SEMANTIC_VOCAB_SIZE)
-        v = self.resolve_voice(voice)
+        voice = self.resolve_voice(voice)
         gen = self._generator(generator)
-        with self._running(self.coarse_model):
+        with self.runtime.using(self.coarse_model):
             return generate_coarse(self.coarse_model, semantic,
-                                   None if v is None else (v.semantic_prompt, v.coarse_prompt), settings, gen,
-                                   progress, reuse_prefix=not self.row_exact, graphs=self.graphs)
+                                   None if voice is None else (voice.semantic_prompt, voice.coarse_prompt), settings,
+                                   gen, progress, reuse_prefix=not self.row_exact, graphs=self.graphs)
 
     def coarse_to_fine(self, coarse: np.ndarray, *, voice: VoiceLike = None, temp: float | None = C.DEFAULT_FINE_TEMP,
                        generator: GeneratorLike = None, progress: Progress | None = None) -> np.ndarray:
         """Coarse codes (2, T) -> fine codes int64 (8, T) in 0..1023 (temp None: greedy)."""
         settings = FineSettings(temp)
         coarse = check_tokens(coarse, "coarse codes", 2, C.CODEBOOK_SIZE)
-        v = self.resolve_voice(voice)
+        voice = self.resolve_voice(voice)
         gen = self._generator(generator)
-        with self._running(self.fine_model):
-            return generate_fine(self.fine_model, coarse, None if v is None else v.fine_prompt, settings, gen,
+        with self.runtime.using(self.fine_model):
+            return generate_fine(self.fine_model, coarse, None if voice is None else voice.fine_prompt, settings, gen,
                                  progress)
 
     def decode(self, fine: np.ndarray) -> np.ndarray:
         """Fine codes (8, T) -> float32 audio (320 * T,) at 24 kHz."""
         fine = check_tokens(fine, "fine codes", 2, C.CODEBOOK_SIZE)
-        with self._running(self.codec):
+        with self.runtime.using(self.codec):
             return decode_codes(self.codec, fine)
 
     def generate(self, text: str, *, voice: VoiceLike = None, seed: int | None = None,
                  progress: Progress | None = None, **sampling: Unpack[Sampling]) -> BarkResult:
-        """Text -> audio through all stages, drawing from the random streams of `seed` (see `make_streams`; None
-        picks a seed and reports it in the result).
+        """Text -> audio through all stages, drawing from the random generators of `seed` (see `make_generators`;
+        None picks a seed and reports it in the result).
 
         text: at most 256 BERT tokens, and one generation makes at most ~15 s of audio (768 semantic steps at 49.9
         per second, about 70 BERT tokens of speech): longer text warns (`text.LongTextWarning`), text over 256
@@ -312,17 +299,17 @@ class BarkPipeline:
         """`n_takes` variations of one text, seeds seed, seed+1, ..., decoded together as one batch.
 
         Exact mode: take i is token-identical to `generate(..., seed=seed + i)` (each row's matrix products run
-        alone, see `model.by_row`). Fast mode batches the products: decoding reads the weights once for all
+        alone, see `kernels.by_row`). Fast mode batches the products: decoding reads the weights once for all
         takes, but int8 dynamic quantization scales each product's activations by one number for the whole batch,
         so a take there is close to, not equal to, the single generation with its seed.
         text, voice, sampling, errors and warnings: see `generate`.
         """
         stages = StageSettings.build(**sampling)
-        seed = batch_seed(seed, n_takes)
+        seeds = batch_seeds(seed, n_takes)
         encode_prompt(self.tokenizer, text)
-        v = self.resolve_voice(voice)
-        takes = run_takes(self, text, v, stages, [self.make_streams(seed + i) for i in range(n_takes)], progress)
-        return label_takes(takes, self.describe(text, v, stages), seed)
+        voice = self.resolve_voice(voice)
+        takes = run_takes(self.engine, text, voice, stages, [self.make_generators(s) for s in seeds], progress)
+        return label_takes(takes, self.describe(text, voice, stages), seeds[0])
 
     def stream(self, text: str, *, voice: VoiceLike = None, seed: int | None = None, n_takes: int = 1,
                settings: StreamSettings | None = None, progress: Progress | None = None,
@@ -337,30 +324,27 @@ class BarkPipeline:
         errors and warnings: see `generate`; they come at the first chunk.
         """
         stages = StageSettings.build(**sampling)
-        seed = batch_seed(seed, n_takes)
+        seeds = batch_seeds(seed, n_takes)
         encode_prompt(self.tokenizer, text)
-        v = self.resolve_voice(voice)
-        streams = [self.make_streams(seed + i) for i in range(n_takes)]
-        for chunk in stream_take(self, text, v, stages, seed, settings or StreamSettings(), progress, streams):
+        voice = self.resolve_voice(voice)
+        generators = [self.make_generators(s) for s in seeds]
+        for chunk in stream_take(self.engine, text, voice, stages, seeds[0], settings or StreamSettings(), progress,
+                                 generators):
             if chunk.result is None:
                 yield chunk
             else:
-                takes = tuple(label_takes(list(chunk.takes), self.describe(text, v, stages), seed))
+                takes = tuple(label_takes(list(chunk.takes), self.describe(text, voice, stages), seeds[0]))
                 yield dataclasses.replace(chunk, result=takes[0], takes=takes)
 
-    def run_cascade(self, text: str, v: Voice | None, stages: StageSettings, streams: StageStreams,
+    def run_cascade(self, text: str, voice: Voice | None, stages: StageSettings, generators: StageGenerators,
                     progress: Progress | None = None) -> BarkResult:
-        """All four stages for validated inputs, each drawing from its stream in `streams`."""
-        return run_takes(self, text, v, stages, [streams], progress)[0]
+        """All four stages for validated inputs, each drawing from its generator in `generators`."""
+        return run_takes(self.engine, text, voice, stages, [generators], progress)[0]
 
-    @property
-    def row_exact(self) -> bool:
-        """Exact mode: batched takes run their rows one at a time, staying bitwise equal to single ones."""
-        return self.precision == "fp32"
-
-    def describe(self, text: str, v: Voice | None, stages: StageSettings) -> dict:
+    def describe(self, text: str, voice: Voice | None, stages: StageSettings) -> dict:
         """The settings a result records: text, voice, every sampling setting and the model."""
-        return dict(text=text, voice=v.name if v is not None else None, **stages.arguments(), model=self.name)
+        return dict(text=text, voice=voice.name if voice is not None else None, **stages.arguments(),
+                    model=self.name)
 
     def generate_long(self, text: str, *, voice: VoiceLike = None, language: str = "en",
                       settings: LongFormSettings | None = None, seed: int | None = None,
@@ -374,8 +358,15 @@ class BarkPipeline:
         min_eos_p: a value given is what every chunk uses. Without one, text of several chunks uses
         `LongFormSettings.chunk_min_eos_p` (lower than generate's 0.2, so that a chunk ends cleanly) and text of
         one chunk generate's default. The take's settings (and its bundle) record the value used."""
-        from .generation.longform import generate_long
-
-        return generate_long(self, text, voice=voice, language=language, settings=settings or LongFormSettings(),
-                             stages=StageSettings.build(**sampling), min_eos_p_given="min_eos_p" in sampling,
-                             seed=batch_seed(seed, 1), progress=progress, on_preview=on_preview)
+        settings = settings or LongFormSettings()
+        stages = StageSettings.build(**sampling)
+        seed = batch_seeds(seed, 1)[0]
+        norm = check_text(text)
+        chunks = plan_chunks(self, text, language, settings)
+        if len(chunks) > 1 and "min_eos_p" not in sampling:  # a chunk ends cleanly instead of trailing into noise
+            stages = dataclasses.replace(stages, semantic=dataclasses.replace(
+                stages.semantic, min_eos_p=settings.chunk_min_eos_p))
+        voice = self.resolve_voice(voice)
+        base = {**self.describe(norm, voice, stages), "language": language}
+        return generate_long(self.engine, chunks, voice, settings=settings, stages=stages, seed=seed, base=base,
+                             progress=progress, on_preview=on_preview)

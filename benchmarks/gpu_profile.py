@@ -97,7 +97,7 @@ def step_anatomy(pipe, compiled: bool, repeats: int = 20) -> list[tuple[str, flo
     n = 4 * C.GRAPH_BUCKET if device.type == "cpu" else C.CONTEXT_WINDOW
     cache = KVCache(model.config, 1, n, device)
     cuda = device.type == "cuda"
-    with torch.inference_mode(), pipe._running(model):
+    with torch.inference_mode(), pipe.runtime.using(model):
         model(torch.zeros(1, n - 1, dtype=torch.long, device=device), cache=cache)  # fills the cache
         args = (torch.zeros(1, 1, dtype=torch.long, device=device), torch.tensor([n - 1], device=device),
                 torch.arange(n, device=device), cache.kv.unbind(0), C.SEMANTIC_VOCAB_SIZE,

@@ -203,7 +203,7 @@ KW = dict(max_duration_s=0.6, seed=5)
 
 def expected_chunks(pipe, text, voice, cfg, seed, voices_for):
     """Re-run each chunk alone, from the same generator stream, with the voice the carry mode names."""
-    g = pipe.make_streams(seed)
+    g = pipe.make_generators(seed)
     stages = StageSettings.build(min_eos_p=cfg.chunk_min_eos_p, max_duration_s=KW["max_duration_s"])
     chunks = sung_texts(split_text(text, lambda s: len(pipe.tokenizer.encode(s, add_special_tokens=False)), "en",
                                    cfg))

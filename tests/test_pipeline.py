@@ -193,11 +193,11 @@ def test_bf16_precision_runs_the_gpu_code_path_on_cpu(model_dir, pipe):
     from bark_core.testing.fidelity import _compare
 
     bf16 = BarkPipeline.from_pretrained(str(model_dir), device="cpu", precision="bf16", voices=pipe.presets.source)
-    assert bf16.precision == "bf16-autocast" and bf16.make_streams(3).split and not bf16.row_exact
+    assert bf16.precision == "bf16-autocast" and bf16.make_generators(3).split and not bf16.row_exact
     idx = torch.from_numpy(semantic_input(encode_text(pipe.tokenizer, "Hello world"), None))[None]
     logits = []
     for p in (pipe, bf16):
-        with p._running(p.text_model), torch.inference_mode():
+        with p.runtime.using(p.text_model), torch.inference_mode():
             logits.append(p.text_model(embeds=p.text_model.merged_context_embeddings(idx), all_logits=True)[0])
     assert logits[1].dtype == torch.bfloat16 and logits[0].dtype == torch.float32  # autocast was on
     kl, top1 = _compare(*logits)

@@ -58,14 +58,14 @@ def test_the_first_chunk_is_cut_inside_the_first_window(pipe):
 
 
 def test_coarse_windows_yield_early_once_inside_the_first_window(pipe):
-    from bark_core.generation.coarse import coarse_windows
+    from bark_core.generation.coarse import CoarseWindows
     from bark_core.generation.settings import CoarseSettings
 
     semantic = np.random.default_rng(0).integers(0, 10_000, 120)
 
     def windows(early):
         g = torch.Generator().manual_seed(0)
-        return [c.copy() for (c,) in coarse_windows(pipe.coarse_model, [semantic], None, CoarseSettings(), [g],
+        return [c.copy() for (c,) in CoarseWindows(pipe.coarse_model, [semantic], None, CoarseSettings(), [g],
                                                     early=early)]
 
     plain, early, at_end = windows(0), windows(10), windows(60)
@@ -146,14 +146,23 @@ def test_semantic_needed_is_the_fewest_tokens_for_a_coarse_length():
 
 
 def test_stage_streams_are_split_only_outside_exact_mode(pipe, fast_pipe):
-    exact, fast = pipe.make_streams(7), fast_pipe.make_streams(7)
+    exact, fast = pipe.make_generators(7), fast_pipe.make_generators(7)
     assert not exact.split and exact.semantic is exact.fine
     assert fast.split and len({id(fast.semantic), id(fast.coarse), id(fast.fine)}) == 3
     draws = [torch.rand(4, generator=g) for g in (fast.semantic, fast.coarse, fast.fine,
-                                                  fast_pipe.make_streams(8).semantic)]
+                                                  fast_pipe.make_generators(8).semantic)]
     assert all(not torch.equal(a, b) for i, a in enumerate(draws) for b in draws[i + 1:])
-    again = fast_pipe.make_streams(7)
+    again = fast_pipe.make_generators(7)
     assert torch.equal(torch.rand(4, generator=again.coarse), draws[1])
+
+
+def test_make_streams_is_a_deprecated_name_of_make_generators(fast_pipe):
+    """The README documented make_streams: it still gives the same generators, and says to use make_generators."""
+    with pytest.warns(DeprecationWarning, match="make_generators"):
+        old = fast_pipe.make_streams(7)
+    new = fast_pipe.make_generators(7)
+    for stage in ("semantic", "coarse", "fine"):
+        assert torch.equal(torch.rand(4, generator=getattr(old, stage)), torch.rand(4, generator=getattr(new, stage)))
 
 
 def test_a_cancelled_interleaved_stream_stops_at_its_next_step(fast_pipe):
@@ -180,7 +189,7 @@ def test_a_cancelled_interleaved_stream_stops_at_its_next_step(fast_pipe):
 
 def test_fast_mode_stages_with_their_streams_reproduce_generate(fast_pipe):
     """The README's stage-by-stage recipe in fast mode: each stage takes its own stream from make_streams."""
-    s = fast_pipe.make_streams(9)
+    s = fast_pipe.make_generators(9)
     sem = fast_pipe.text_to_semantic("Hello world", generator=s.semantic, max_duration_s=2.0)
     coarse = fast_pipe.semantic_to_coarse(sem, generator=s.coarse)
     fine = fast_pipe.coarse_to_fine(coarse, generator=s.fine)

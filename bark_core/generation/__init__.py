@@ -1,2 +1,2 @@
-"""Bark's cascade as plain functions: sampling, the text, semantic, coarse and fine stages, the codec decode, a
-batch of takes, streaming previews and long-form text."""
+"""Bark's cascade as plain functions over an `Engine`: settings, sampling, the semantic, coarse and fine stages, the
+codec decode, a batch of takes, streaming previews and long-form text."""

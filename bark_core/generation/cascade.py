@@ -8,34 +8,30 @@ import dataclasses
 import secrets
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..voices.voice import Voice
 from .coarse import generate_coarse_takes
+from .engine import Engine
 from .fine import decode_codes, generate_fine
+from .progress import Progress, report
 from .result import BarkResult
-from .sampling import StageStreams
-from .semantic import Progress, generate_semantic_takes, report, require_speech
-from .settings import StageSettings, check_seed
+from .sampling import StageGenerators
+from .semantic import generate_semantic_takes, require_speech
+from .settings import StageSettings, check_seed, whole_number
 from .text import encode_text
-
-if TYPE_CHECKING:
-    from ..pipeline import BarkPipeline
 
 MAX_BATCH_TAKES = 8  # takes decoded in one batch
 
 
-def batch_seed(seed: int | None, n_takes: int) -> int:
-    """A batch's first seed (drawn if None), with n_takes and every seed of the batch (seed + i) checked."""
-    whole = isinstance(n_takes, (int, np.integer)) and not isinstance(n_takes, bool)
-    if not whole or not 1 <= n_takes <= MAX_BATCH_TAKES:
-        raise ValueError(f"n_takes must be a whole number from 1 to {MAX_BATCH_TAKES}; got {n_takes!r}")
+def batch_seeds(seed: int | None, n_takes: int) -> list[int]:
+    """The seeds of a batch's takes: seed, seed + 1, ... (the first drawn if None), n_takes and each seed checked."""
+    n_takes = whole_number(n_takes, "n_takes", 1, MAX_BATCH_TAKES, wording="from {low} to {high}")
     seed = secrets.randbelow(2**32) if seed is None else check_seed(seed)
     check_seed(seed + n_takes - 1)
-    return seed
+    return [seed + i for i in range(n_takes)]
 
 
 def label_takes(takes: list[BarkResult], settings: dict, seed: int) -> list[BarkResult]:
@@ -47,41 +43,45 @@ def label_takes(takes: list[BarkResult], settings: dict, seed: int) -> list[Bark
             for i, r in enumerate(takes)]
 
 
-def run_takes(pipe: BarkPipeline, text: str, v: Voice | None, stages: StageSettings, streams: list[StageStreams],
-              progress: Progress | None = None) -> list[BarkResult]:
-    """One take per `StageStreams` for validated inputs: semantic and coarse decode all takes as one batch; fine
+def run_takes(engine: Engine, text: str, voice: Voice | None, stages: StageSettings,
+              generators: list[StageGenerators], progress: Progress | None = None) -> list[BarkResult]:
+    """One take per `StageGenerators` for validated inputs: semantic and coarse decode all takes as one batch; fine
     and the codec run take by take (they are compute-bound, and each take has its own length). Timings are the
     batch's."""
-    ids = encode_text(pipe.tokenizer, text)
+    ids = encode_text(engine.tokenizer, text)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    with timed(timings, "semantic"), pipe._running(pipe.text_model):
-        semantic = generate_semantic_takes(pipe.text_model, ids, None if v is None else v.semantic_prompt,
-                                           stages.semantic, [s.semantic for s in streams], progress,
-                                           pipe.row_exact, graphs=pipe.graphs)
+    # 1. semantic: text (and the voice's semantic history) -> semantic tokens
+    with timed(timings, "semantic"), engine.runtime.using(engine.text_model):
+        semantic = generate_semantic_takes(engine.text_model, ids, None if voice is None else voice.semantic_prompt,
+                                           stages.semantic, [g.semantic for g in generators], progress,
+                                           engine.row_exact, graphs=engine.graphs)
     require_speech(semantic)
-    with timed(timings, "coarse"), pipe._running(pipe.coarse_model):
-        coarse = generate_coarse_takes(pipe.coarse_model, semantic,
-                                       None if v is None else (v.semantic_prompt, v.coarse_prompt),
-                                       stages.coarse, [s.coarse for s in streams], progress, pipe.row_exact,
-                                       reuse_prefix=not pipe.row_exact, graphs=pipe.graphs)
-    fine, audio = finish(pipe, coarse, v, stages, [s.fine for s in streams], progress, timings)
+    # 2. coarse: semantic tokens -> EnCodec's first two codebooks, window by window
+    with timed(timings, "coarse"), engine.runtime.using(engine.coarse_model):
+        coarse = generate_coarse_takes(engine.coarse_model, semantic,
+                                       None if voice is None else (voice.semantic_prompt, voice.coarse_prompt),
+                                       stages.coarse, [g.coarse for g in generators], progress, engine.row_exact,
+                                       reuse_prefix=not engine.row_exact, graphs=engine.graphs)
+    fine, audio = finish(engine, coarse, voice, stages, [g.fine for g in generators], progress, timings)
     timings["total"] = time.perf_counter() - t0
     return [BarkResult(a, s, c, f, None, dict(timings))
             for a, s, c, f in zip(audio, semantic, coarse, fine, strict=True)]
 
 
-def finish(pipe: BarkPipeline, coarse: list[np.ndarray], v: Voice | None, stages: StageSettings,
-           gens: list[torch.Generator], progress: Progress | None,
+def finish(engine: Engine, coarse: list[np.ndarray], voice: Voice | None, stages: StageSettings,
+           generators: list[torch.Generator], progress: Progress | None,
            timings: dict[str, float]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Fine codes (8, T_i) and audio (320 * T_i,) of each take's coarse codes (2, T_i), take by take, timing
     "fine" and "decode" into `timings`."""
-    with timed(timings, "fine"), pipe._running(pipe.fine_model):
-        fine = [generate_fine(pipe.fine_model, c, None if v is None else v.fine_prompt, stages.fine, g, progress)
-                for c, g in zip(coarse, gens, strict=True)]
-    with timed(timings, "decode"), pipe._running(pipe.codec):
+    # 3. fine: coarse codes -> all 8 codebooks
+    with timed(timings, "fine"), engine.runtime.using(engine.fine_model):
+        fine = [generate_fine(engine.fine_model, c, None if voice is None else voice.fine_prompt, stages.fine, g,
+                              progress) for c, g in zip(coarse, generators, strict=True)]
+    # 4. codec decode: fine codes -> 24 kHz audio
+    with timed(timings, "decode"), engine.runtime.using(engine.codec):
         report(progress, "decode", 0, 1)
-        audio = [decode_codes(pipe.codec, f) for f in fine]
+        audio = [decode_codes(engine.codec, f) for f in fine]
         report(progress, "decode", 1, 1)
     return fine, audio
 

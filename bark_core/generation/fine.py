@@ -7,8 +7,8 @@ import torch
 
 from .. import constants as C
 from ..models.model import FineGPT
+from .progress import Progress, report
 from .sampling import sample
-from .semantic import Progress, report
 from .settings import FineSettings, SamplingParams
 
 

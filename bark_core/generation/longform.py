@@ -13,8 +13,13 @@ from dataclasses import dataclass
 from functools import partial
 
 from .. import constants as C
+from ..voices.voice import Voice
+from .cascade import run_takes
 from .chunking import plan, sung_texts
-from .settings import SETTINGS
+from .engine import Engine
+from .progress import Progress
+from .settings import SETTINGS, StageSettings, whole_number
+from .streaming import StreamSettings, stream_take
 from .text import BERT_TOKENS_PER_SECOND, EMPTY_TEXT, estimate_seconds, normalize_text
 
 CARRY_MODES = ("previous", "original")
@@ -42,24 +47,24 @@ class LongFormSettings:
     max_audio_s: float = 600.0
 
     def __post_init__(self) -> None:
-        if not 1 <= self.max_chunk_tokens <= C.TEXT_WINDOW:
-            raise ValueError(f"max_chunk_tokens must be in 1..{C.TEXT_WINDOW}; got {self.max_chunk_tokens}")
+        whole_number(self.max_chunk_tokens, "max_chunk_tokens", 1, C.TEXT_WINDOW)
         if not 0 < self.max_chunk_seconds <= C.SEMANTIC_MAX_STEPS / C.SEMANTIC_RATE_HZ:
             raise ValueError("max_chunk_seconds must be in (0, 15.4]")
         if not 0 <= self.min_chunk_seconds <= C.SEMANTIC_MAX_STEPS / C.SEMANTIC_RATE_HZ:
             raise ValueError("min_chunk_seconds must be in [0, 15.4]")
         if self.carry not in CARRY_MODES:
             raise ValueError(f"carry must be one of {CARRY_MODES}; got {self.carry!r}")
-        if self.reanchor_every is not None and (not isinstance(self.reanchor_every, int) or self.reanchor_every < 1):
-            raise ValueError(f"reanchor_every must be a whole number >= 1 or None; got {self.reanchor_every!r}")
+        if self.reanchor_every is not None:
+            whole_number(self.reanchor_every, "reanchor_every", 1, extra=" or None")
         if not 0 <= self.silence_s <= 5 or not 0 <= self.crossfade_s <= 1:
             raise ValueError("silence_s must be in [0, 5] and crossfade_s in [0, 1] seconds")
         try:
             SETTINGS["min_eos_p"].check(self.chunk_min_eos_p)
         except ValueError as e:
             raise ValueError(f"chunk_{e}") from None
-        if self.max_chars < 1 or self.max_audio_s <= 0:
-            raise ValueError("max_chars and max_audio_s must be positive")
+        whole_number(self.max_chars, "max_chars", 1)
+        if self.max_audio_s <= 0:
+            raise ValueError("max_audio_s must be positive")
 
 
 def _sentences(text: str, language: str) -> list[str]:
@@ -145,29 +150,21 @@ def plan_chunks(pipe, text: str, language: str, settings: LongFormSettings) -> l
     return chunks
 
 
-def generate_long(pipe, text: str, *, voice, language: str, settings: LongFormSettings, stages, seed: int,
-                  progress=None, on_preview: Callable | None = None, min_eos_p_given: bool = True):
-    """Generate the chunks one after another from the same random streams; see `BarkPipeline.generate_long`.
-    on_preview: each chunk is streamed (`streaming.stream_take` on the chunks' shared streams, so the take is the
-    same) and its preview audio passed on as it comes, with `silence_s` of silence between chunks.
-    min_eos_p_given: the caller chose `stages.semantic.min_eos_p`; if not, text of several chunks uses
-    `settings.chunk_min_eos_p` instead. The result's settings record the value used."""
+def generate_long(engine: Engine, chunks: list[str], original: Voice | None, *, settings: LongFormSettings,
+                  stages: StageSettings, seed: int, base: dict, progress: Progress | None = None,
+                  on_preview: Callable | None = None):
+    """Generate `plan_chunks`' chunks one after another from the same random generators, in the resolved voice
+    `original`; `base`: the settings the result records. See `BarkPipeline.generate_long`.
+    on_preview: each chunk is streamed (`streaming.stream_take` on the chunks' shared generators, so the take is the
+    same) and its preview audio passed on as it comes, with `silence_s` of silence between chunks."""
     import dataclasses
 
     import numpy as np
 
     from .result import BarkResult
-    from .text import check_text
 
-    norm = check_text(text)
-    chunks = plan_chunks(pipe, text, language, settings)
-    original = pipe.resolve_voice(voice)
-    if len(chunks) > 1 and not min_eos_p_given:  # a chunk ends cleanly instead of trailing off into noise
-        stages = dataclasses.replace(stages, semantic=dataclasses.replace(stages.semantic,
-                                                                          min_eos_p=settings.chunk_min_eos_p))
-    base = {**pipe.describe(norm, original, stages), "language": language}
-    streams = pipe.make_streams(seed)
-    run = partial(_run_chunk, pipe, stages=stages, streams=streams, seed=seed, on_preview=on_preview,
+    generators = engine.make_generators(seed)
+    run = partial(_run_chunk, engine, stages=stages, generators=generators, seed=seed, on_preview=on_preview,
                   gap=np.zeros(int(settings.silence_s * C.SAMPLE_RATE), np.float32))
     if len(chunks) == 1:  # exactly `generate`
         one = run(chunks[0], original, 0, progress)
@@ -197,21 +194,20 @@ def generate_long(pipe, text: str, *, voice, language: str, settings: LongFormSe
         audio, np.concatenate(sem), np.concatenate(frames, axis=1),
         np.concatenate([r.fine_tokens for r in results], axis=1), seed, timings,
         {**base, "carry": settings.carry, "reanchor_every": settings.reanchor_every, "chunk_voices":
-         [v.name if v is not None else None for v in used]},
+         [voice.name if voice is not None else None for voice in used]},
         chunks=tuple(chunks), semantic_starts=_starts(sem), frame_starts=_starts(frames),
         sample_starts=tuple(sample_starts))
 
 
-def _run_chunk(pipe, chunk: str, voice, k: int, progress, *, stages, streams, seed: int, on_preview, gap):
-    """One chunk's take from the shared `streams`: as `run_cascade` makes it, or streamed through `on_preview`
-    (after `gap` when it is not the first) — the same take either way."""
+def _run_chunk(engine: Engine, chunk: str, voice, k: int, progress, *, stages, generators, seed: int, on_preview,
+               gap):
+    """One chunk's take from the shared `generators`: as `cascade.run_takes` makes it, or streamed through
+    `on_preview` (after `gap` when it is not the first) — the same take either way."""
     if on_preview is None:
-        return pipe.run_cascade(chunk, voice, stages, streams, progress)
-    from .streaming import StreamSettings, stream_take
-
+        return run_takes(engine, chunk, voice, stages, [generators], progress)[0]
     if k > 0 and len(gap):
         on_preview(gap)
-    for piece in stream_take(pipe, chunk, voice, stages, seed + k, StreamSettings(), progress, [streams]):
+    for piece in stream_take(engine, chunk, voice, stages, seed + k, StreamSettings(), progress, [generators]):
         if piece.result is not None:
             return piece.result
         on_preview(piece.audio)

@@ -69,8 +69,8 @@ def tempered_probs(logits: torch.Tensor, temperature: float) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class StageStreams:
-    """The random streams one take's stages draw from.
+class StageGenerators:
+    """The random generators one take's stages draw from.
 
     Exact mode (fp32): one generator for all three, drawn in the reference's order (semantic, coarse, fine), which
     is what makes its tokens equal the reference's; the stages must then run one after the other. Other precisions
@@ -84,6 +84,7 @@ class StageStreams:
 
     @property
     def split(self) -> bool:
+        """Whether each stage has its own generator."""
         return self.semantic is not self.coarse
 
 
@@ -97,14 +98,14 @@ def check_generator(generator: torch.Generator, device: torch.device) -> torch.G
     return generator
 
 
-def stage_streams(seed: int, device: torch.device, split: bool) -> StageStreams:
-    """The streams of the take seeded by `seed` (0..config.MAX_SEED): `split` gives each stage its own, seeded by a
-    hash of (seed, stage) so that no stage shares a stream with another take's (take i uses seed + i)."""
+def stage_generators(seed: int, device: torch.device, split: bool) -> StageGenerators:
+    """The generators of the take seeded by `seed` (0..settings.MAX_SEED): `split` gives each stage its own, seeded
+    by a hash of (seed, stage) so that no stage shares a generator with another take's (take i uses seed + i)."""
     if not split:
         gen = torch.Generator(device=device).manual_seed(seed)
-        return StageStreams(gen, gen, gen)
+        return StageGenerators(gen, gen, gen)
     gens = []
     for stage in ("semantic", "coarse", "fine"):
         digest = hashlib.blake2b(f"bark-studio:{seed}:{stage}".encode(), digest_size=8).digest()
         gens.append(torch.Generator(device=device).manual_seed(int.from_bytes(digest, "little")))
-    return StageStreams(*gens)
+    return StageGenerators(*gens)

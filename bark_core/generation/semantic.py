@@ -1,4 +1,4 @@
-"""The first autoregressive stage, text -> semantic tokens, and what the stages share (progress, cancellation).
+"""The first autoregressive stage, text -> semantic tokens.
 
 Like the coarse stage (`coarse.py`), a plain function of (model, tokens in, settings, generator) -> tokens out,
 reproducing the reference's windows, trimming and sampling order exactly (see `constants.py` for every number).
@@ -8,27 +8,19 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 
 from .. import constants as C
+from ..models.cache import KVCache
 from ..models.graphs import Decoder
-from ..models.model import GPT, KVCache
+from ..models.model import GPT
+from .progress import GenerationCancelled as GenerationCancelled  # where `studio.requests` imports it from
+from .progress import Progress, report
 from .sampling import sample
 from .settings import SemanticSettings
-
-Progress = Callable[[str, int, int], None]
-
-
-class GenerationCancelled(RuntimeError):
-    """Raised by a progress callback to stop a generation at its next step (nothing is returned)."""
-
-
-def report(progress: Progress | None, stage: str, done: int, total: int) -> None:
-    if progress is not None:
-        progress(stage, done, total)
 
 
 def semantic_input(text_ids: np.ndarray, history: np.ndarray | None) -> np.ndarray:
@@ -79,7 +71,7 @@ def semantic_steps(
     """One take per generator, decoded as one batch, one step at a time: after each step, every take's tokens so
     far (lists that the next steps extend) and whether each take is done. The last yield has every take done.
 
-    The takes share the prompt, so it is prefilled once. rowwise: see `model.by_row` (exact mode keeps it on).
+    The takes share the prompt, so it is prefilled once. rowwise: see `kernels.by_row` (exact mode keeps it on).
     graphs: how the decoding steps run ("off", "static", "cuda", "compile": see `graphs.Decoder`).
     """
     device = model.transformer.wpe.weight.device

@@ -31,18 +31,18 @@ def _is_number(x: object) -> bool:
 
 
 def whole_number(value: object, what: str, low: int | None = None, high: int | None = None,
-                 extra: str = "") -> int:
+                 extra: str = "", *, wording: str = "in {low}..{high}") -> int:
     """`value` as an int, or ValueError "{what} must be a whole number ...". The one integer check: ints and
     numpy integers (scalars or 0-d arrays) pass, so do floats with no fractional part (a web form's number field
     sends 3.0); bools, NaN, infinities and strings do not. `extra` is appended to the allowed range ("or None
-    (off)")."""
+    (off)"); `wording` words a range with both ends ("from {low} to {high}" reads better for a count)."""
     value = _scalar(value)
     ok = _is_number(value) and (isinstance(value, int) or float(value).is_integer())
     number = int(value) if ok else None
     if number is not None and (low is None or number >= low) and (high is None or number <= high):
         return number
     if low is not None and high is not None:
-        bounds = f" in {low}..{high}"
+        bounds = " " + wording.format(low=low, high=high)
     else:
         bounds = f" >= {low}" if low is not None else (f" <= {high}" if high is not None else "")
     raise ValueError(f"{what} must be a whole number{bounds}{extra}; got {value!r}")

@@ -1,2 +1,2 @@
-"""The networks and how they are loaded: architecture configs, GPT / FineGPT and their KV cache, checkpoint
-formats, the Hub and local folders, device and precision, and graphed decoding steps."""
+"""The networks and how they are loaded: architecture configs, GPT / FineGPT, their kernels and KV cache, checkpoint
+formats, the Hub and local folders, weight formats, the runtime that puts them on the device, graphed decoding."""

@@ -1,8 +1,8 @@
 """Decoding steps as CUDA graphs: one static-shape step per (batch, cache length bucket), captured once and
 replayed for every token.
 
-Why: one decoding step of Bark is 13 kernels per layer (~170 for bark-small, ~330 for bark large), each a few
-microseconds of GPU work, and launching them one by one from Python costs more than running them. A CUDA graph
+Why: one decoding step of Bark is a dozen small kernels per layer, each a few microseconds of GPU work, and
+launching them one by one from Python costs more than running them. A CUDA graph
 launches the whole step at once. A graph replays fixed shapes and fixed memory, so the step reads everything that
 changes from static buffers (the new tokens, their position) and attends over a fixed length of the cache with a
 mask: the cached positions rounded up to a bucket of `GRAPH_BUCKET`, one graph per bucket, so that early steps do
@@ -13,12 +13,11 @@ what "auto" picks on a CUDA device), "static" (the same static-shape step run ea
 tests check on CPU, since only the capture itself needs a GPU), "compile" (the static step compiled by
 torch.compile, then captured as graphs on CUDA, run as it is elsewhere).
 
-Why "compile": measured on an H100 (bark large, bf16), a replayed step took 1.46 ms of GPU time against ~0.2 ms
-to read its weights: 14 small kernels per layer then, each a few microseconds, so the graph is bound by the kernels'
-count, not by memory. Inductor fuses the elementwise ones (layer norms, casts, GELU, residual adds) into the matrix
+Why "compile": a replayed step is still those small kernels, so the graph is bound by their count rather than by
+reading the weights. Inductor fuses the elementwise ones (layer norms, casts, GELU, residual adds) into the matrix
 products' neighbours. It compiles once per model and batch size (the cache length is a dynamic dimension), on the
-first generation: slow (~40 s for bark-small on a 2-core CPU), so opt-in. The compiled step attends over the whole
-cache (masked), not over buckets: one shape per generation window, so one compilation and one graph.
+first generation, which is slow: so it is opt-in. The compiled step attends over the whole cache (masked), not
+over buckets: one shape per generation window, so one compilation and one graph.
 """
 
 from __future__ import annotations
@@ -30,7 +29,9 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-from .model import GPT, BlockPlan, KVCache, block_output, block_q_kv, head, layer_norm, whole_buckets
+from .cache import KVCache, whole_buckets
+from .kernels import BlockPlan, layer_norm
+from .model import GPT, attention_q_stacked_kv, block_output, head
 
 GRAPH_MODES = ("auto", "off", "static", "cuda", "compile")
 
@@ -58,7 +59,7 @@ def static_block(p: BlockPlan, x: torch.Tensor, kv_cache: torch.Tensor, pos: tor
     value into the layer's cache (2, B, nh, max_len, hd) with one kernel and attends over the first
     mask.shape[-1] positions, the masked ones (after pos) left out. Every shape is fixed by (B, bucket): what a
     CUDA graph needs."""
-    q, kv = block_q_kv(p, x, False)
+    q, kv = attention_q_stacked_kv(p, x, False)
     kv_cache.index_copy_(3, pos, kv)
     n = mask.shape[-1]
     y = F.scaled_dot_product_attention(q, kv_cache[0, :, :, :n], kv_cache[1, :, :, :n], attn_mask=mask)
@@ -96,7 +97,7 @@ class Decoder:
     module).
 
     span: the output entries the static step computes (every `vocab` asked for must lie inside it: the coarse
-    stage alternates between two codebooks' slices, so its span holds both). rowwise: see `model.by_row`
+    stage alternates between two codebooks' slices, so its span holds both). rowwise: see `kernels.by_row`
     (exact mode: a batch of takes then decodes eagerly, row by row).
     """
 

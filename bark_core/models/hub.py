@@ -5,7 +5,7 @@ failure to obtain a file becomes a `ModelFilesUnavailable` naming the repo, the 
 
 Before each download a TCP connection to the Hub's host is tried (`HubOptions.probe_timeout_s`): when none opens,
 the file is taken from the cache or the failure is reported at once. Without the probe huggingface_hub retries an
-unreachable host for ~24 s per file (a voice picked in the app while offline would hang that long).
+unreachable host for each file before giving up (a voice picked in the app while offline would hang meanwhile).
 """
 
 from __future__ import annotations

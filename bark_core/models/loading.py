@@ -12,11 +12,12 @@ from .. import constants as C
 from .checkpoints import MODEL_KINDS, load_hf_models, load_suno_checkpoint, safe_torch_load
 from .config import DEFAULT_CODEC, DEFAULT_VOICES_REPO
 from .hub import CODEC_PATTERNS, EMBEDDINGS_INDEX, LOCAL_HINT, TOKENIZER_PATTERNS, HubOptions, ModelSource, local_or_hub
+from .runtime import Runtime
 
 # transformers' lazy top-level module is not safe for first imports from two threads at once: the app's token
-# counter loading the tokenizer while a generation loads the codec failed with "ImportError: cannot import name
-# 'EncodecConfig' from 'transformers'" (about one fresh process in two here). Every import from transformers and
-# every load through it holds this lock; loads happen once per part, so serializing them costs nothing that matters.
+# counter loading the tokenizer while a generation loads the codec can fail with "ImportError: cannot import name
+# 'EncodecConfig' from 'transformers'". Every import from transformers and every load through it holds this lock;
+# loads happen once per part, so serializing them costs nothing that matters.
 TRANSFORMERS_LOCK = threading.RLock()
 
 
@@ -176,7 +177,7 @@ def cast_linears(model: torch.nn.Module, dtype: torch.dtype, inplace: bool = Fal
 
 
 def bf16_prefill_plans(model: torch.nn.Module) -> list:
-    """Block plans (`model.BlockPlan`) running bf16 copies of a causal model's Linear layers, for its prefills: made
+    """Block plans (`kernels.BlockPlan`) running bf16 copies of a causal model's Linear layers, for its prefills: made
     from the fp32 weights before int8 quantization replaces them (`GPT.prefill_plans`).
 
     Why: on CPUs with bf16 matrix units (AMX, AVX-512-BF16) a bf16 product runs several times faster than fp32 or
@@ -185,13 +186,33 @@ def bf16_prefill_plans(model: torch.nn.Module) -> list:
     """
     import copy
 
-    from .model import BlockPlan, kernel, norm_kernel
+    from .kernels import BlockPlan, kernel, norm_kernel
 
     def bf16(layer: torch.nn.Module):
         return kernel(copy.deepcopy(layer).to(torch.bfloat16).requires_grad_(False))
 
     return [BlockPlan(norm_kernel(b.ln_1), bf16(b.attn.c_attn), bf16(b.attn.c_proj), norm_kernel(b.ln_2),
                       bf16(b.mlp.c_fc), bf16(b.mlp.c_proj), b.attn.n_head, b.attn.causal) for b in model.transformer.h]
+
+
+def prepare_models(models: dict[str, torch.nn.Module], codec: torch.nn.Module, device: torch.device, *,
+                   offload: bool, weights: str, fine: str, bf16_prefill: bool,
+                   inplace: bool) -> tuple[tuple[torch.nn.Module, ...], Runtime]:
+    """(text, coarse, fine, codec) with their weights converted (`weights`: the format of the text and coarse models
+    and the codec, `fine`: the fine model's; with `bf16_prefill`, the causal models keep bf16 copies for their
+    prefills), ready for inference on `device` (on the CPU when offloading), and the `Runtime` that runs them.
+    inplace: nothing else uses `models`, so they may be converted in place (lower peak memory)."""
+    text, coarse, fine_model = models["text"], models["coarse"], models["fine"]
+    if weights != "fp32":
+        prefill = [bf16_prefill_plans(m) if bf16_prefill else None for m in (text, coarse)]
+        text, coarse = (convert_weights(m, weights, inplace=inplace) for m in (text, coarse))
+        text.prefill_plans, coarse.prefill_plans = prefill
+        fine_model = convert_weights(fine_model, fine, inplace=inplace)
+    parts = (text, coarse, fine_model, codec)
+    for m in parts:
+        m.eval().requires_grad_(False).to("cpu" if offload else device)
+    bf16 = tuple(m for m, fmt in zip(parts, (weights, weights, fine, weights), strict=True) if fmt == "bf16")
+    return parts, Runtime(device, offload, bf16)
 
 
 def weights_fingerprint(models: dict[str, torch.nn.Module]) -> dict[str, str]:

@@ -2,152 +2,24 @@
 
 Parameter names follow suno's checkpoints (nanoGPT style) so their state dicts load as they are; the
 transformers layout is mapped onto these names in `checkpoints.py`. Decoding uses a preallocated KV cache
-written in place (no `torch.cat` growth) and PyTorch's fused scaled-dot-product attention. Each op mirrors the
-reference's (same shapes, same order of additions) so that fp32 results are bitwise the reference's on CPU.
+written in place (`cache.KVCache`, no `torch.cat` growth) and PyTorch's fused scaled-dot-product attention. Each op
+mirrors the reference's (same shapes, same order of additions) so that fp32 results are bitwise the reference's on
+CPU.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from functools import partial
-from typing import NamedTuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-try:  # eager-mode dynamic quantization (fast mode on CPU); without it, exact and bf16 modes still work
-    from torch.ao.nn.quantized.dynamic import Linear as QuantizedLinear
-except ImportError:  # pragma: no cover - a torch build without torch.ao
-    QuantizedLinear = None
-
 from .. import constants as C
+from .cache import KVCache
 from .config import FineGPTConfig, GPTConfig
-
-
-def whole_buckets(n_positions: int) -> int:
-    """n_positions rounded up to a multiple of GRAPH_BUCKET (the lengths graphed decoding attends over)."""
-    return -(-n_positions // C.GRAPH_BUCKET) * C.GRAPH_BUCKET
-
-
-class KVCache:
-    """Keys and values of every layer for up to `max_len` positions, allocated once per generation window.
-
-    kv: (n_layer, 2, batch, n_head, max_len, head_dim), allocated on first write in the dtype the layers produce
-    (fp32, or bf16 under autocast); k, v: its keys' and values' views (n_layer, batch, n_head, max_len, head_dim),
-    each layer's a contiguous block. One tensor, so that a graphed step writes a layer's new key and value with one
-    kernel (`graphs.static_block`). It also holds the per-generation plan of the model decoding into it (`plans`),
-    so that a decoding step does not rebuild its layers' kernels.
-    """
-
-    def __init__(self, config: GPTConfig, batch: int, max_len: int, device: torch.device | str):
-        # Room rounded up to whole graph buckets (see `graphs`): a graphed step's attention then always spans a
-        # multiple of GRAPH_BUCKET positions, which the GPU's fused attention kernels want for their masks.
-        max_len = whole_buckets(max_len)
-        self.shape = (config.n_layer, batch, config.n_head, max_len, config.n_embd // config.n_head)
-        self.device = device
-        self.kv: torch.Tensor | None = None
-        self.k: torch.Tensor | None = None
-        self.v: torch.Tensor | None = None
-        self._layers: tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]] = ((), ())
-        self._owner: nn.Module | None = None
-        self._plans: list[BlockPlan] = []
-
-    def plans(self, model: GPT) -> list[BlockPlan]:
-        """`model`'s block plans, built on its first call with this cache (one generation's models do not change)."""
-        if self._owner is not model:
-            self._owner, self._plans = model, [block.plan() for block in model.transformer.h]
-        return self._plans
-
-    def _set(self, kv: torch.Tensor) -> None:
-        self.kv, self.k, self.v = kv, kv[:, 0], kv[:, 1]
-        self._layers = (self.k.unbind(0), self.v.unbind(0))  # per-layer views: no indexing ops per write
-
-    def reserve(self, dtype: torch.dtype) -> None:
-        """Hold keys and values in `dtype` from now on (what is held is converted): a bf16 prefill writes into the
-        fp32 cache its int8 decoding steps read (`GPT.prefill_plans`)."""
-        if self.kv is None:
-            # Zeros, not empty: a graphed step attends over masked positions too, and garbage there (NaN) would
-            # survive the zero attention weight (0 * NaN).
-            self._set(torch.zeros((self.shape[0], 2, *self.shape[1:]), device=self.device, dtype=dtype))
-        elif self.kv.dtype != dtype:
-            self._set(self.kv.to(dtype))
-
-    def write(self, layer: int, start: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Store k, v (B, nh, T, hd) at positions start..start+T-1 (converted to the cache's dtype, which the first
-        write or `reserve` sets); return keys/values of positions 0..start+T-1."""
-        if self.kv is None:
-            self.reserve(k.dtype)
-        kl, vl = self._layers[0][layer], self._layers[1][layer]
-        if k.shape[0] != kl.shape[0]:  # a prefill shared by all rows writes row 0 only
-            kl, vl = kl[: k.shape[0]], vl[: k.shape[0]]
-        T = k.shape[2]
-        kl.narrow(2, start, T).copy_(k)
-        vl.narrow(2, start, T).copy_(v)
-        return kl.narrow(2, 0, start + T), vl.narrow(2, 0, start + T)
-
-    def share_first_row(self, end: int) -> None:
-        """Copy row 0's positions 0..end-1 to every row (takes that share one prefill)."""
-        if self.k is not None:
-            self.k[:, 1:, :, :end] = self.k[:, :1, :, :end]
-            self.v[:, 1:, :, :end] = self.v[:, :1, :, :end]
-
-    def keep(self, rows: list[int]) -> None:
-        """Keep only these batch rows, in this order (takes that have finished drop out)."""
-        if self.k is not None:
-            index = torch.tensor(rows, device=self.k.device)
-            self._set(self.kv.index_select(2, index))
-        self.shape = (self.shape[0], len(rows), *self.shape[2:])
-
-
-def by_row(fn, rowwise: bool, *xs: torch.Tensor) -> torch.Tensor:
-    """fn(*xs) for tensors with a batch axis first; with `rowwise`, one batch row at a time.
-
-    Why: a GEMM over B rows sums each dot product in a different order than the single-row product (GEMV) a lone
-    generation runs, and the attention kernel splits its work by batch size, so rows computed together would
-    differ from a lone generation in the last bits and could, rarely, sample another token. Row by row, batched
-    takes are bitwise equal to single generations (exact mode).
-    """
-    if rowwise and xs[0].shape[0] > 1:
-        return torch.cat([fn(*(x[r : r + 1] for x in xs)) for r in range(xs[0].shape[0])])
-    return fn(*xs)
-
-
-Kernel = Callable[[torch.Tensor], torch.Tensor]
-
-
-def kernel(layer: nn.Module) -> Kernel:
-    """A function computing layer(x) for a Linear or a dynamically quantized int8 Linear by calling its kernel
-    directly (any other module: the module itself).
-
-    Why: a decoding step makes ~50 of these calls and ~100 more small ones, and going through nn.Module's call
-    machinery (and the quantized module's Python checks) was ~20 % of a fast-mode step on a 2-core CPU. The kernel
-    and its arguments are exactly those of `layer.forward`, so results are bitwise the same (parity tests).
-    """
-    if type(layer) is nn.Linear:
-        weight, bias = layer.weight, layer.bias
-        return lambda x: F.linear(x, weight, bias)
-    if type(layer) is QuantizedLinear and layer.version >= 4 and layer._packed_params.dtype == torch.qint8:
-        packed, op = layer._packed_params._packed_params, torch.ops.quantized.linear_dynamic
-        return lambda x: op(x, packed, True)  # reduce_range=True, as the module passes it
-    return layer
-
-
-def linear(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """layer(x) through `kernel`."""
-    return kernel(layer)(x)
-
-
-def norm_kernel(ln: nn.LayerNorm) -> Kernel:
-    """ln(x) without the module call (see `kernel`)."""
-    shape, weight, bias, eps = ln.normalized_shape, ln.weight, ln.bias, ln.eps
-    return lambda x: F.layer_norm(x, shape, weight, bias, eps)
-
-
-def layer_norm(ln: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
-    """ln(x) through `norm_kernel`."""
-    return norm_kernel(ln)(x)
+from .kernels import BlockPlan, by_row, kernel, layer_norm, linear, norm_kernel
 
 
 class SelfAttention(nn.Module):
@@ -163,19 +35,6 @@ class MLP(nn.Module):
         super().__init__()
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
-
-
-class BlockPlan(NamedTuple):
-    """One block's kernels (see `kernel`), gathered once per generation: what `run_block` runs."""
-
-    ln_1: Kernel
-    attn_in: Kernel
-    attn_out: Kernel
-    ln_2: Kernel
-    mlp_in: Kernel
-    mlp_out: Kernel
-    n_head: int
-    causal: bool
 
 
 class Block(nn.Module):
@@ -203,9 +62,9 @@ def run_block(p: BlockPlan, x: torch.Tensor, cache: KVCache | None, layer: int, 
               rowwise: bool) -> torch.Tensor:
     """One transformer block on x (B, T, C) at positions start..start+T-1 -> (B, T, C), the reference's ops in
     the reference's order. A plain function over a prebuilt plan: a decoding step runs it once per layer, and
-    attribute lookups and module calls were a measurable part of a step (see `kernel`)."""
+    attribute lookups and module calls would be a large share of a step (see `kernels.kernel`)."""
     T = x.shape[1]
-    q, k, v = block_qkv(p, x, rowwise)
+    q, k, v = attention_qkv(p, x, rowwise)
     if cache is not None:
         cached_k, cached_v = cache.write(layer, start, k, v)
         if start > 0:
@@ -219,16 +78,17 @@ def run_block(p: BlockPlan, x: torch.Tensor, cache: KVCache | None, layer: int, 
     return block_output(p, x, y, rowwise)
 
 
-def block_qkv(p: BlockPlan, x: torch.Tensor, rowwise: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def attention_qkv(p: BlockPlan, x: torch.Tensor, rowwise: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The block's queries, keys and values for x (B, T, C): three (B, nh, T, hd) views, with the strides the
     reference's split + transpose give."""
-    q, kv = block_q_kv(p, x, rowwise)
+    q, kv = attention_q_stacked_kv(p, x, rowwise)
     k, v = kv.unbind(0)
     return q, k, v
 
 
-def block_q_kv(p: BlockPlan, x: torch.Tensor, rowwise: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """`block_qkv` with keys and values as one (2, B, nh, T, hd) view, laid out as a layer of `KVCache.kv`."""
+def attention_q_stacked_kv(p: BlockPlan, x: torch.Tensor, rowwise: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """`attention_qkv` with keys and values stacked in one (2, B, nh, T, hd) view, laid out as a layer of
+    `KVCache.kv` (a graphed step writes both with one copy)."""
     B, T, _ = x.shape
     qkv = by_row(p.attn_in, rowwise, p.ln_1(x)).view(B, T, 3, p.n_head, -1).permute(2, 0, 3, 1, 4)
     return qkv[0], qkv[1:]

@@ -22,20 +22,20 @@ import numpy as np
 
 from ..generation.longform import LongFormSettings
 from ..generation.result import BarkResult
+from ..generation.settings import SAMPLING
 from ..models.loading import TRANSFORMERS_LOCK
+from ..version import __version__
 from ..voices.voice import Voice, read_npz
 
 FORMAT = "bark-studio-take/1"
 ALLOWED = {"take.wav", "voice.npz", "tokens.npz", "settings.json", "prompt.npz"}
 REQUIRED = {"tokens.npz", "settings.json"}
 MAX_BUNDLE_BYTES = 100 * 2**20  # unpacked; a 10-minute take is ~29 MB of WAV
-SAMPLING_KEYS = ("text_temp", "waveform_temp", "fine_temp", "top_k", "top_p", "min_eos_p", "max_duration_s")
+SAMPLING_KEYS = tuple(s.name for s in SAMPLING)  # what settings.json records under "sampling"
 
 
 def versions() -> dict[str, str]:
     import torch
-
-    from .. import __version__
 
     with TRANSFORMERS_LOCK:
         import transformers

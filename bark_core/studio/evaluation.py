@@ -6,14 +6,18 @@ import csv
 import io
 from dataclasses import dataclass
 
+from ..generation.settings import SAMPLING, whole_number
+
 MAX_CELLS = 12
 MAX_GRID_AUDIO_S = 180.0
 AXES = ("voice", "seed", "temperature", "model")
-RATING_COLUMNS = ("cell", "row", "column", "axis", "value", "text", "voice", "model", "seed", "text_temp",
-                  "waveform_temp", "fine_temp", "top_k", "top_p", "min_eos_p", "duration_s", "rtf", "rating",
-                  "favourite", "note")
-_INT = {"cell", "row", "column", "seed", "top_k", "rating"}
-_FLOAT = {"text_temp", "waveform_temp", "fine_temp", "top_p", "min_eos_p", "duration_s", "rtf"}
+TEMPERATURE_AXIS = ("text_temp", "waveform_temp")  # the sampling settings a "temperature" column sets
+# The sampling settings a rating records: all but the length cap, since each cell's own length is its duration_s.
+RATED = tuple(s for s in SAMPLING if s.name != "max_duration_s")
+RATING_COLUMNS = ("cell", "row", "column", "axis", "value", "text", "voice", "model", "seed",
+                  *(s.name for s in RATED), "duration_s", "rtf", "rating", "favourite", "note")
+_INT = {"cell", "row", "column", "seed", "rating"} | {s.name for s in RATED if s.integer}
+_FLOAT = {"duration_s", "rtf"} | {s.name for s in RATED if not s.integer}
 
 
 @dataclass(frozen=True)
@@ -35,9 +39,7 @@ def parse_values(axis: str, voices: list[str], k_seeds: int | float | None, temp
     if axis == "voice":
         values = list(voices or [])
     elif axis == "seed":
-        if k_seeds is None or int(k_seeds) != k_seeds or not 1 <= int(k_seeds) <= MAX_CELLS:
-            raise ValueError(f"number of takes must be a whole number in 1..{MAX_CELLS}")
-        values = [str(i) for i in range(int(k_seeds))]
+        values = [str(i) for i in range(whole_number(k_seeds, "number of takes", 1, MAX_CELLS))]
     elif axis == "temperature":
         try:
             values = [str(float(t)) for t in temperatures.replace(";", ",").split(",") if t.strip()]
@@ -71,7 +73,7 @@ def build_cells(lines: list[str], axis: str, values: list[str], base: dict) -> l
             elif axis == "seed":
                 s["seed"] = int(base["seed"]) + int(value)  # takes s, s+1, ...
             elif axis == "temperature":
-                s["text_temp"] = s["waveform_temp"] = float(value)
+                s.update(dict.fromkeys(TEMPERATURE_AXIS, float(value)))
             else:
                 s["model"] = value
             cells.append(Cell(r, c, line, value if axis != "seed" else str(s["seed"]), s))
@@ -90,10 +92,8 @@ def cell_record(index: int, cell: Cell, axis: str, voice: str, model: str, seed:
                 rtf: float) -> dict:
     """A filled cell (slot `index`) as a row of the ratings table, not rated yet: where it sits, its settings, its
     take's seed, length and real-time factor."""
-    s = cell.settings
     return dict(cell=index + 1, row=cell.row, column=cell.column, axis=axis, value=cell.value, text=cell.text,
-                voice=voice, model=model, seed=seed, text_temp=s["text_temp"], waveform_temp=s["waveform_temp"],
-                fine_temp=s["fine_temp"], top_k=s["top_k"], top_p=s["top_p"], min_eos_p=s["min_eos_p"],
+                voice=voice, model=model, seed=seed, **{s.name: cell.settings[s.name] for s in RATED},
                 duration_s=round(duration_s, 2), rtf=round(rtf, 2))
 
 

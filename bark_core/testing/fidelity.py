@@ -12,9 +12,10 @@ import torch
 
 from .. import constants as C
 from ..generation.coarse import cached_prefix, coarse_window_input, flatten_coarse
+from ..generation.engine import Engine
 from ..generation.semantic import semantic_input
 from ..generation.settings import CoarseSettings
-from ..models.model import KVCache
+from ..models.cache import KVCache
 
 
 def _compare(p_logits: torch.Tensor, q_logits: torch.Tensor) -> tuple[float, float]:
@@ -24,17 +25,18 @@ def _compare(p_logits: torch.Tensor, q_logits: torch.Tensor) -> tuple[float, flo
     return kl, top1
 
 
-def _on(pipe, name: str, fn):
-    """fn(model) for one of the pipeline's models, run as its stage runs (e.g. under bf16 autocast), as fp32."""
-    model = getattr(pipe, name)
-    with pipe._running(model):
+def _on(engine: Engine, name: str, fn):
+    """fn(model) for one of the engine's models, run as its stage runs (e.g. under bf16 autocast), as fp32."""
+    model = getattr(engine, name)
+    with engine.runtime.using(model):
         return fn(model).float()
 
 
 @torch.inference_mode()
-def stage_fidelity(exact, fast, text_ids: np.ndarray, semantic: np.ndarray, coarse: np.ndarray,
+def stage_fidelity(exact: Engine, fast: Engine, text_ids: np.ndarray, semantic: np.ndarray, coarse: np.ndarray,
                    fine: np.ndarray) -> dict[str, dict[str, float]]:
-    """exact / fast: BarkPipelines on the same weights; the tokens: one exact-mode generation (no voice).
+    """exact / fast: the engines of two pipelines on the same weights (or the pipelines themselves: they have the
+    same models and runtime); the tokens: one exact-mode generation (no voice).
 
     Returns {"semantic"|"coarse"|"fine": {"kl": nats, "top1": agreement in 0..1}}.
     """

@@ -20,15 +20,16 @@ def catalog() -> tuple[dict, ...]:
 
 
 def preset_names() -> tuple[str, ...]:
-    return tuple(v["name"] for v in catalog())
+    return tuple(voice["name"] for voice in catalog())
 
 
 def presets_for(language: str) -> list[str]:
     """Preset names for `language` ("any": all), as a picker lists them: v2 presets first, then v1, then the
     announcer and the unlabelled speakers."""
-    voices = [v for v in catalog() if language == "any" or v["language"] == language]
+    voices = [voice for voice in catalog() if language == "any" or voice["language"] == language]
     order = {"v2": 0, "v1": 1}
-    return [v["name"] for v in sorted(voices, key=lambda v: (order[v["version"]], v["name"].count("_") < 2))]
+    return [voice["name"] for voice in sorted(voices, key=lambda voice: (order[voice["version"]],
+                                                                         voice["name"].count("_") < 2))]
 
 
 def check_preset_name(name: str) -> str:
@@ -93,4 +94,4 @@ def preset_label(name: str) -> str:
 
 @functools.cache
 def _voices_by_name() -> dict[str, dict]:
-    return {v["name"]: v for v in catalog()}
+    return {voice["name"]: voice for voice in catalog()}
