@@ -13,6 +13,7 @@ from .generation.result import BarkResult
 from .generation.semantic import generate_semantic
 from .generation.settings import SAMPLING, CoarseSettings, FineSettings, Sampling, SamplingParams, SemanticSettings
 from .generation.streaming import StreamChunk, StreamSettings
+from .generation.text import LongTextWarning
 from .models.config import PRESETS, FineGPTConfig, GPTConfig
 from .models.hub import ModelFilesUnavailable
 from .models.runtime import Runtime
@@ -24,5 +25,5 @@ __all__ = [
     "BarkPipeline", "BarkResult", "GenerationCancelled", "Voice", "ModelFilesUnavailable", "Runtime", "Sampling",
     "SAMPLING", "LongFormSettings", "StreamSettings", "StreamChunk", "PRESETS", "GPTConfig", "FineGPTConfig",
     "SamplingParams", "SemanticSettings", "CoarseSettings", "FineSettings", "generate_semantic", "generate_coarse",
-    "generate_fine", "decode_codes", "__version__",
+    "generate_fine", "decode_codes", "LongTextWarning", "__version__",
 ]

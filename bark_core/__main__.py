@@ -1,5 +1,5 @@
 """`python -m bark_core`: the `bark-studio` command line."""
 
-from .cli import main
+from .cli.main import main
 
 raise SystemExit(main())

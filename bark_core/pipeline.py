@@ -4,11 +4,10 @@ call's input and hands the work to `generation`'s functions; every request's sta
 from __future__ import annotations
 
 import dataclasses
-import os
 import secrets
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Unpack
 
@@ -51,12 +50,9 @@ from .models.loading import (
     resolve_device,
     weights_format,
 )
-from .voices.catalog import is_preset_name
-from .voices.presets import PresetStore
-from .voices.voice import DICT_VOICE_NAME, PROMPT_KEYS, Voice, voice_path
+from .voices.presets import PresetStore, VoiceLike
+from .voices.voice import Voice
 
-# A voice as callers give it: see `BarkPipeline.resolve_voice`.
-VoiceLike = Voice | str | os.PathLike | Mapping[str, np.ndarray] | None
 GeneratorLike = torch.Generator | int | None
 
 
@@ -205,32 +201,9 @@ class BarkPipeline:
         return self.make_generator(secrets.randbelow(2**32) if generator is None else generator)
 
     def resolve_voice(self, voice: VoiceLike) -> Voice | None:
-        """The voice (history prompt) a generation is conditioned on, or None (no voice).
-
-        voice: a `Voice`; a preset name ("v2/en_speaker_6", "announcer"); a path to a Bark `.npz` file, as a
-        `Path` or a string ("/some/dir/MYVOICE.NPZ", "~/voices/me.npz", "voices/me.npz": any case of the suffix,
-        `~` expanded, relative to the working directory); a mapping of the three prompt arrays semantic_prompt,
-        coarse_prompt and fine_prompt (what suno's `history_prompt` takes as a dict, or `np.load` of an `.npz`);
-        or None. A string is a preset name if it is one; otherwise a path if it names an existing file or cannot
-        be a preset name (a suffix, a leading "/", "~" or ".", several folders: `voices.voice.voice_path`).
-        ValueError, saying what is allowed: an unknown preset (with close matches), a missing file (naming the
-        preset a path like "v2/en_speaker_6.npz" means), a file or mapping that is not a valid voice (the same
-        checks for both: `voices.voice.validate_prompt_arrays`).
-        """
-        if voice is None or isinstance(voice, Voice):
-            return voice
-        if isinstance(voice, Mapping):
-            return Voice.from_arrays(voice, name=DICT_VOICE_NAME)
-        if isinstance(voice, str) and not voice.strip():
-            raise ValueError("voice is an empty string: pass a preset name such as 'v2/en_speaker_6', a path to an "
-                             ".npz file, or None for no voice")
-        if isinstance(voice, str) and is_preset_name(voice.strip()):
-            return self.presets.load(voice.strip())
-        if isinstance(voice, (str, os.PathLike)):
-            path = voice_path(voice)
-            return self.presets.load(voice.strip()) if path is None else Voice.load(path)
-        raise ValueError(f"voice must be a preset name, a path to an .npz file (str or Path), a dict of the three "
-                         f"prompt arrays ({', '.join(PROMPT_KEYS)}), a Voice or None; got {type(voice).__name__}")
+        """The voice (history prompt) a generation is conditioned on, or None: see `PresetStore.resolve` (a preset
+        name, a path as str or Path, a dict of the three prompt arrays, a `Voice` or None; ValueError otherwise)."""
+        return self.presets.resolve(voice)
 
     def text_to_semantic(self, text: str, *, voice: VoiceLike = None, temp: float = C.DEFAULT_TEXT_TEMP,
                          top_k: int | None = None, top_p: float | None = None,

@@ -177,40 +177,24 @@ def reference_steps(gen) -> Iterator[Records]:
             h.remove()
 
 
-# A known difference, reported with issue 21 (to be fixed in bark_core, not here): the semantic head multiplies by
-# a 10_001-row slice of the output weight, and CPU matrix kernels round an entry of a product with an odd number of
-# rows differently from the reference's full 10_048-row product. Until the fix, `mismatches` lets this many semantic
-# entries per step differ by rounding (tokens must still be equal); with bitwise=True it does not. Set it to 0 (and
-# drop the xfail of test_parity_logits.test_semantic_logits_bitwise) once bark_core computes them bitwise.
-SEMANTIC_ROUNDING_ENTRIES = 1
-
-
-def mismatches(core: Records, ref: Records, bitwise: bool = False, stages: tuple[str, ...] = STAGES) -> list[str]:
+def mismatches(core: Records, ref: Records, stages: tuple[str, ...] = STAGES) -> list[str]:
     """Where bark_core's steps differ from the reference's, stage by stage in cascade order: the step count, then,
-    at the first differing step, which of logits / scaled / probs / tokens differ (bitwise; see
-    SEMANTIC_ROUNDING_ENTRIES for the one allowance, off with bitwise=True). [] when everything is equal."""
+    at the first differing step, which of logits / scaled / probs / tokens differ bitwise. [] when everything is
+    equal."""
     found = []
     for stage in stages:
         ours, theirs = core[stage], ref[stage]
         if len(ours) != len(theirs):
             found.append(f"{stage}: {len(ours)} steps, the reference {len(theirs)}")
-        allow = 0 if bitwise or stage != "semantic" else SEMANTIC_ROUNDING_ENTRIES
         for i, (a, b) in enumerate(zip(ours, theirs, strict=False)):
             bad = [f"{field} {_describe(getattr(a, field), getattr(b, field))}"
                    for field in ("logits", "scaled", "probs", "tokens")
-                   if not _equal(getattr(a, field), getattr(b, field), 0 if field == "tokens" else allow)]
+                   if not torch.equal(getattr(a, field), getattr(b, field))]
             if bad:
                 found.append(f"{stage} step {i}: " + "; ".join(bad))
                 break
     return found
 
-
-def _equal(a: torch.Tensor, b: torch.Tensor, rounded_entries: int) -> bool:
-    """Bitwise equal, or (rounded_entries > 0) equal but for that many entries that differ by rounding."""
-    if torch.equal(a, b):
-        return True
-    return (rounded_entries > 0 and a.shape == b.shape and int((a != b).sum()) <= rounded_entries
-            and torch.allclose(a, b, rtol=1e-5, atol=1e-6))
 
 
 def _describe(a: torch.Tensor, b: torch.Tensor) -> str:

@@ -87,6 +87,21 @@ def test_tampered_bundles_are_refused(bundle_path, tmp_path, change, message):
         read_bundle(rewrite(bundle_path[0], tmp_path, **change))
 
 
+@pytest.mark.parametrize("preset", ["/srv/voices/private.npz", "../me.npz", "v2/en_speaker_6.npz", 7])
+def test_a_bundle_names_only_presets(bundle_path, tmp_path, preset):
+    """A bundle's voice is a preset by name or embedded: never a path read on the machine that reproduces it."""
+    with zipfile.ZipFile(bundle_path[0]) as zf:
+        settings = json.loads(zf.read("settings.json"))
+    settings["voice"] = {"preset": preset}
+    bad = rewrite(bundle_path[0], tmp_path, drop=("prompt.npz",), replace={"settings.json": json.dumps(settings)})
+    with pytest.raises(ValueError, match="not one of Bark's presets"):
+        read_bundle(bad)
+    settings["voice"] = {"preset": "v2/en_speaker_6"}
+    good = rewrite(bundle_path[0], tmp_path, "good.zip", drop=("prompt.npz",),
+                   replace={"settings.json": json.dumps(settings)})
+    assert read_bundle(good).settings["voice"] == {"preset": "v2/en_speaker_6"}
+
+
 def test_zip_bomb_and_foreign_files(bundle_path, tmp_path):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:

@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bark_core import BarkPipeline, Voice, __version__, cli
+from bark_core import BarkPipeline, Voice, __version__
+from bark_core.cli import batch, options
+from bark_core.cli.main import build_parser, main
 from bark_core.generation.settings import SAMPLING
 from bark_core.studio.bundle import read_bundle
 from bark_core.testing.random_weights import write_hubert, write_quantizer
@@ -28,7 +30,7 @@ SHORT = ("--max-duration", "0.3")  # random weights rarely end a take on their o
 def run(capsys, *argv) -> tuple[int, str, str]:
     """The command line in this process: (exit code, stdout, stderr)."""
     try:
-        code = cli.main([str(a) for a in argv])
+        code = main([str(a) for a in argv])
     except SystemExit as e:  # argparse: --help, --version and bad arguments
         code = e.code
     out, err = capsys.readouterr()
@@ -45,11 +47,11 @@ def pcm(path) -> np.ndarray:
 
 
 def manifest(folder) -> list[dict]:
-    return [json.loads(line) for line in (folder / cli.MANIFEST).read_text(encoding="utf-8").splitlines()]
+    return [json.loads(line) for line in (folder / batch.MANIFEST).read_text(encoding="utf-8").splitlines()]
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:
-    parser = cli.build_parser()
+    parser = build_parser()
     return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
 
 
@@ -131,7 +133,7 @@ def test_batch_resumes_after_an_interruption_without_redoing_finished_lines(caps
 
     monkeypatch.setattr(BarkPipeline, "generate_long", counted)
     code, _, err = run(capsys, *command)
-    assert (code, err) == (cli.EXIT_INTERRUPTED, "bark-studio batch: interrupted\n")
+    assert (code, err) == (options.EXIT_INTERRUPTED, "bark-studio batch: interrupted\n")
     finished = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.suffix == ".wav"}
     assert sorted(finished) == ["0001.wav"] and [r["line"] for r in manifest(out)] == [1]
     assert not [p for p in out.iterdir() if "partial" in p.name]
@@ -218,7 +220,7 @@ def test_reproduce_remakes_the_take_and_says_when_it_differs(capsys, tmp_path, m
         for name, data in {**entries, "tokens.npz": buffer.getvalue()}.items():
             z.writestr(name, data)
     code, out, _ = run(capsys, "reproduce", tmp_path / "edited.zip", "-o", tmp_path / "x.wav", "--strict")
-    assert code == cli.EXIT_TOKENS_DIFFER and "the tokens differ from the bundle's" in out
+    assert code == options.EXIT_TOKENS_DIFFER and "the tokens differ from the bundle's" in out
 
 
 def test_demo_weights_writes_a_folder_say_runs_on(capsys, tmp_path):
@@ -249,16 +251,16 @@ def test_every_subcommand_has_complete_help(capsys):
 
 def test_sampling_flags_are_the_engines_settings(capsys):
     help_text = " ".join(run(capsys, "say", "--help")[1].split())
-    flags = [cli.sampling_flag(s) for s in SAMPLING]
+    flags = [options.sampling_flag(s) for s in SAMPLING]
     assert flags == ["--text-temp", "--waveform-temp", "--fine-temp", "--top-k", "--top-p", "--min-eos-p",
                      "--max-duration"]
     for setting, flag in zip(SAMPLING, flags, strict=True):
         assert flag in help_text and " ".join(setting.help.split()) in help_text
     parser = subcommands()["say"]
-    assert cli.sampling_of(parser.parse_args(["Hi", "-o", "x.wav"])) == {}  # the engine's defaults apply
+    assert options.sampling_of(parser.parse_args(["Hi", "-o", "x.wav"])) == {}  # the engine's defaults apply
     given = parser.parse_args(["Hi", "-o", "x.wav", "--top-k", "0", "--fine-temp", "none", "--top-p", "0.9",
                                "--max-duration", "2", "--min-eos-p", "None"])
-    assert cli.sampling_of(given) == {"top_k": None, "fine_temp": None, "top_p": 0.9, "max_duration_s": 2.0,
+    assert options.sampling_of(given) == {"top_k": None, "fine_temp": None, "top_p": 0.9, "max_duration_s": 2.0,
                                       "min_eos_p": None}
 
 
@@ -302,7 +304,7 @@ def test_bad_input_is_one_line_and_exit_code_2(capsys, tmp_path, monkeypatch, mo
     (tmp_path / "twice.jsonl").write_text('{"text": "Hi", "name": "a"}\n{"text": "Ho", "name": "a"}\n',
                                           encoding="utf-8")
     code, out, err = run(capsys, *[str(model_dir) if a == "MODEL" else a for a in argv])
-    assert code == cli.EXIT_BAD_INPUT
+    assert code == options.EXIT_BAD_INPUT
     assert err.count("\n") == 1 and err.startswith("bark-studio") and "Traceback" not in err, err
     assert message in err
     assert not (tmp_path / "x.wav").exists() and not (tmp_path / "out" / "0001.wav").exists()

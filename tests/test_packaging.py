@@ -80,7 +80,7 @@ def test_the_spaces_front_matter_matches_the_pins_and_ci():
 
 def test_the_version_is_written_once_and_the_changelog_has_it():
     assert "version" in PROJECT["dynamic"] and "version" not in PROJECT
-    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "bark_core.__version__"}
+    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "bark_core.version.__version__"}
     changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
     released = re.findall(r"^## \[(\d+\.\d+\.\d+)\] - \d{4}-\d{2}-\d{2}$", changelog, re.M)
     assert released[0] == bark_core.__version__ and "## [Unreleased]" in changelog
@@ -96,7 +96,7 @@ def test_bark_core_imports_only_what_it_declares():
 
 
 def test_the_engine_and_command_line_load_without_the_app():
-    code = ("import sys, bark_core, bark_core.cli, bark_core.studio.bundle; bark_core.cli.build_parser(); "
+    code = ("import sys, bark_core, bark_core.cli.main, bark_core.studio.bundle; bark_core.cli.main.build_parser(); "
             "print(sorted(m for m in ('gradio', 'plotly') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr[-2000:]
@@ -131,7 +131,7 @@ def test_the_wheel_holds_the_package_its_data_and_the_command(tmp_path):
                and "__pycache__" not in p.parts}
     assert package <= names and "bark_core/voices/catalog.json" in names
     assert not [n for n in names if n.startswith(("tests/", "benchmarks/", "voices/", "app.py"))]
-    assert "bark-studio = bark_core.cli:main" in entry_points
+    assert "bark-studio = bark_core.cli.main:main" in entry_points
     assert f"\nVersion: {bark_core.__version__}\n" in meta
     declared = requirements(re.findall(r"^Requires-Dist: ([^;\n]+)$", meta, re.M))
     assert set(declared) == set(requirements(PROJECT["dependencies"]))  # those without an extra

@@ -36,7 +36,7 @@ TESTING = "testing"  # developer tools: may use models, voices and generation (a
 PUBLIC_API = ("BarkPipeline", "Voice", "BarkResult", "GenerationCancelled", "ModelFilesUnavailable", "Runtime",
               "Sampling", "SAMPLING", "LongFormSettings", "StreamSettings", "StreamChunk", "GPTConfig",
               "FineGPTConfig", "PRESETS", "generate_semantic", "generate_coarse", "generate_fine", "decode_codes",
-              "__version__")
+              "LongTextWarning", "__version__")
 
 
 @dataclass(frozen=True)

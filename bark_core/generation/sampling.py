@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from .settings import SamplingParams
@@ -22,17 +23,30 @@ def filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None) 
     when nothing is filtered).
     """
     if top_p is not None:
-        sorted_logits, sorted_idx = torch.sort(logits, dim=-1, descending=True)
-        cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
-        remove = cumulative > top_p
-        # Shift right so the token that crosses top_p is kept; the most likely token is always kept.
-        remove[..., 1:] = remove[..., :-1].clone()
-        remove[..., 0] = False
-        logits = logits.masked_fill(torch.zeros_like(remove).scatter(-1, sorted_idx, remove), float("-inf"))
+        rows = logits.detach().to("cpu", torch.float32).numpy().reshape(-1, logits.shape[-1])
+        outside = np.zeros(rows.shape, dtype=bool)
+        for r, row in enumerate(rows):
+            outside[r, outside_nucleus(row, top_p)] = True
+        outside = torch.from_numpy(outside.reshape(logits.shape)).to(logits.device)
+        logits = logits.masked_fill(outside, float("-inf"))
     if top_k is not None:
         kth = torch.topk(logits, min(top_k, logits.size(-1)), dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     return logits
+
+
+def outside_nucleus(logits: np.ndarray, top_p: float) -> np.ndarray:
+    """Indices of the float32 logits (V,) outside the nucleus: the fewest most likely entries whose probabilities
+    sum past top_p are kept (the most likely always). Computed as the reference does, in numpy (argsort reversed,
+    scipy's softmax, np.cumsum): a sum in torch rounds differently, and where the cumulative probability comes
+    within rounding of top_p the nucleus would differ by its boundary entry, and so would the tokens."""
+    from scipy.special import softmax
+
+    order = np.argsort(logits)[::-1]
+    remove = np.cumsum(softmax(logits[order])) > top_p
+    remove[1:] = remove[:-1].copy()  # shifted, so the entry that crosses top_p is kept
+    remove[0] = False
+    return order[remove]
 
 
 def sample(

@@ -79,9 +79,10 @@ def semantic_steps(
     embeds = model.merged_context_embeddings(idx)
     n_takes, pos = len(generators), embeds.shape[1]
     cache = KVCache(model.config, n_takes, pos + C.SEMANTIC_MAX_STEPS - 1, device)
-    # Tokens + the EOS logit, which sits at the pad token's index: the reference samples over these 10_001 entries.
-    vocab = slice(0, C.SEMANTIC_PAD_TOKEN + 1)
-    logits = model(embeds=embeds, cache=cache, vocab=vocab).expand(n_takes, -1)
+    # The reference samples over the tokens and the EOS logit, which sits at the pad token's index (10_001 entries),
+    # sliced from the whole head's output: a product over only those weight rows can round an entry differently.
+    vocab, keep = slice(0, model.config.output_vocab_size), C.SEMANTIC_PAD_TOKEN + 1
+    logits = model(embeds=embeds, cache=cache, vocab=vocab)[:, :keep].expand(n_takes, -1)
     cache.share_first_row(pos)
     decode = Decoder(model, cache, graphs, vocab, rowwise)
     outs: list[list[int]] = [[] for _ in generators]
@@ -106,7 +107,7 @@ def semantic_steps(
             cache.keep(going)
             active = [active[row] for row in going]
         yield outs, [take not in active for take in range(n_takes)]
-        logits = decode(torch.cat(tokens).view(-1, 1), pos, vocab)
+        logits = decode(torch.cat(tokens).view(-1, 1), pos, vocab)[:, :keep]
         pos += 1
     report(progress, "semantic", C.SEMANTIC_MAX_STEPS, C.SEMANTIC_MAX_STEPS)
     yield outs, [True] * n_takes

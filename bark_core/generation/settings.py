@@ -121,7 +121,7 @@ SAMPLING: tuple[Setting, ...] = (
             C.DEFAULT_TEXT_TEMP, 0, MAX_TEMPERATURE, low_open=True),
     Setting("waveform_temp", "waveform temperature", "randomness of the coarse codes (voice and rough sound)",
             C.DEFAULT_WAVEFORM_TEMP, 0, MAX_TEMPERATURE, low_open=True),
-    Setting("fine_temp", "fine temperature", "randomness of the fine codes (detail); None picks the likeliest",
+    Setting("fine_temp", "fine temperature", "randomness of the fine codes (detail)",
             C.DEFAULT_FINE_TEMP, 0, MAX_TEMPERATURE, low_open=True, none="greedy"),
     Setting("top_k", "top-k", "sample only among the k likeliest tokens (semantic and coarse stages)",
             None, 1, math.inf, integer=True, none="off", form_off=0),

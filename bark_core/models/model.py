@@ -214,8 +214,9 @@ class FineGPT(nn.Module):
 
 
 def head(proj: nn.Module, x: torch.Tensor, vocab: slice | None) -> torch.Tensor:
-    """Output projection restricted to `vocab` rows of the weight. Each logit is the same dot product as in the
-    full projection (bitwise, checked by the parity tests); quantized heads compute all and slice."""
+    """Output projection restricted to `vocab` rows of the weight; quantized heads compute all and slice. Each logit
+    is the same dot product as in the full projection, but a matrix kernel may round an entry of a product over a
+    slice of rows differently (the parity tests check the slices the stages use; the semantic stage asks for all)."""
     if vocab is None:
         return linear(proj, x)
     if isinstance(proj, nn.Linear):

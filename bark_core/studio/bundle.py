@@ -25,6 +25,7 @@ from ..generation.result import BarkResult
 from ..generation.settings import SAMPLING
 from ..models.loading import TRANSFORMERS_LOCK
 from ..version import __version__
+from ..voices.catalog import is_preset_name
 from ..voices.voice import Voice, read_npz
 
 FORMAT = "bark-studio-take/1"
@@ -121,8 +122,13 @@ def read_bundle(path: str | Path) -> Bundle:
     for key in ("semantic_tokens", "coarse_tokens", "fine_tokens"):
         if key not in tokens:
             raise ValueError(f"tokens.npz in {path.name} is missing {key}")
-    if (settings.get("voice") or {}).get("embedded") and prompt is None:
+    voice = settings.get("voice") or {}
+    if voice.get("embedded") and prompt is None:
         raise ValueError(f"{path.name} says its voice is embedded but holds no prompt.npz")
+    # Only a preset by name: a string naming a file would read that file from the machine reproducing the take.
+    if "preset" in voice and not is_preset_name(voice["preset"]):
+        raise ValueError(f"{path.name} names the voice {voice['preset']!r}, which is not one of Bark's presets (a "
+                         f"bundle names a preset or embeds its voice in prompt.npz)")
     return Bundle(settings, tokens, prompt)
 
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
 from ..models.hub import EMBEDDINGS_INDEX, VOICES_HINT, HubOptions, hub_file
-from .catalog import check_preset_name
-from .voice import PROMPT_KEYS, Voice
+from .catalog import check_preset_name, is_preset_name
+from .voice import DICT_VOICE_NAME, PROMPT_KEYS, Voice, voice_path
+
+# A voice as callers give it: see `PresetStore.resolve`.
+VoiceLike = Voice | str | os.PathLike | Mapping[str, np.ndarray] | None
 
 
 def _safe_relpath(rel: object, name: str) -> str:
@@ -79,3 +84,31 @@ class PresetStore:
         if not isinstance(entry, dict):
             raise ValueError(f"preset {name!r} is not listed in {EMBEDDINGS_INDEX} of {self.source}")
         return entry
+
+    def resolve(self, voice: VoiceLike) -> Voice | None:
+        """The voice (history prompt) a generation is conditioned on, or None (no voice).
+
+        voice: a `Voice`; a preset name ("v2/en_speaker_6", "announcer"); a path to a Bark `.npz` file, as a
+        `Path` or a string ("/some/dir/MYVOICE.NPZ", "~/voices/me.npz", "voices/me.npz": any case of the suffix,
+        `~` expanded, relative to the working directory); a mapping of the three prompt arrays semantic_prompt,
+        coarse_prompt and fine_prompt (what suno's `history_prompt` takes as a dict, or `np.load` of an `.npz`);
+        or None. A string is a preset name if it is one; otherwise a path if it names an existing file or cannot
+        be a preset name (a suffix, a leading "/", "~" or ".", several folders: `voices.voice.voice_path`).
+        ValueError, saying what is allowed: an unknown preset (with close matches), a missing file (naming the
+        preset a path like "v2/en_speaker_6.npz" means), a file or mapping that is not a valid voice (the same
+        checks for both: `voices.voice.validate_prompt_arrays`).
+        """
+        if voice is None or isinstance(voice, Voice):
+            return voice
+        if isinstance(voice, Mapping):
+            return Voice.from_arrays(voice, name=DICT_VOICE_NAME)
+        if isinstance(voice, str) and not voice.strip():
+            raise ValueError("voice is an empty string: pass a preset name such as 'v2/en_speaker_6', a path to an "
+                             ".npz file, or None for no voice")
+        if isinstance(voice, str) and is_preset_name(voice.strip()):
+            return self.load(voice.strip())
+        if isinstance(voice, (str, os.PathLike)):
+            path = voice_path(voice)
+            return self.load(voice.strip()) if path is None else Voice.load(path)
+        raise ValueError(f"voice must be a preset name, a path to an .npz file (str or Path), a dict of the three "
+                         f"prompt arrays ({', '.join(PROMPT_KEYS)}), a Voice or None; got {type(voice).__name__}")
