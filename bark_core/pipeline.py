@@ -173,11 +173,14 @@ class BarkPipeline:
 
     def voice_cloner(self, *, hubert: str | Path | None = None, quantizer: str | Path | None = None):
         """A `VoiceCloner` sharing this pipeline's codec (HuBERT and the quantizer load now, on the pipeline's
-        device; defaults: facebook/hubert-base-ls960 and GitMylo/bark-voice-cloning's quantizer)."""
+        device; defaults: the model folder's `hubert/` and `quantizer.pth` where it has them, else
+        facebook/hubert-base-ls960 and GitMylo/bark-voice-cloning's quantizer)."""
         from .voices.cloning import DEFAULT_HUBERT, DEFAULT_QUANTIZER, VoiceCloner
 
-        return VoiceCloner.from_pretrained(self.codec, hubert=hubert or DEFAULT_HUBERT,
-                                           quantizer=quantizer or DEFAULT_QUANTIZER,
+        here = Path(self.name)
+        hubert = hubert or (here / "hubert" if (here / "hubert").is_dir() else DEFAULT_HUBERT)
+        quantizer = quantizer or (here / "quantizer.pth" if (here / "quantizer.pth").is_file() else DEFAULT_QUANTIZER)
+        return VoiceCloner.from_pretrained(self.codec, hubert=hubert, quantizer=quantizer,
                                            device="cpu" if self.offload else str(self.device), hub=self.presets.hub)
 
     def make_generator(self, seed: int) -> torch.Generator:

@@ -64,13 +64,16 @@ def pipe(model_dir) -> BarkPipeline:
 
 @pytest.fixture(scope="session")
 def fast_pipe(model_dir, pipe) -> BarkPipeline:
-    """Fast mode as on a CPU without bf16 matrix units (int8 throughout) on every machine, so that the tests read
-    the same everywhere; the bf16 variant is made on purpose where it is tested (test_pipeline)."""
+    return int8_fast(model_dir, voices=pipe.presets.source)
+
+
+def int8_fast(model_dir, **kw) -> BarkPipeline:
+    """Fast mode as on a CPU without bf16 matrix units (int8 throughout) on every machine, so that tests read the
+    same everywhere; the bf16 variant is made on purpose where it is tested (test_pipeline)."""
     from unittest import mock
 
     with mock.patch("bark_core.pipeline.cpu_has_fast_bf16", lambda: False):
-        return BarkPipeline.from_pretrained(str(model_dir), device="cpu", precision="fast",
-                                            voices=pipe.presets.source)
+        return BarkPipeline.from_pretrained(str(model_dir), device="cpu", precision="fast", **kw)
 
 
 @pytest.fixture(scope="session")

@@ -223,13 +223,19 @@ def test_reproduce_remakes_the_take_and_says_when_it_differs(capsys, tmp_path, m
     assert code == options.EXIT_TOKENS_DIFFER and "the tokens differ from the bundle's" in out
 
 
-def test_demo_weights_writes_a_folder_say_runs_on(capsys, tmp_path):
+def test_demo_weights_writes_a_folder_say_and_voice_run_on(capsys, tmp_path):
+    """The offline recipe: one folder serves `say` and, through its hubert/ and quantizer.pth, `voice`."""
     folder = tmp_path / "tiny-bark"
     code, out, err = run(capsys, "demo-weights", folder)
     assert (code, out.strip(), err) == (0, str(folder), "")  # no progress bars off a terminal, not even transformers
-    assert {"text.pt", "coarse.pt", "fine.pt", "tokenizer", "codec"} <= {p.name for p in folder.iterdir()}
+    assert {"text.pt", "coarse.pt", "fine.pt", "tokenizer", "codec", "hubert", "quantizer.pth"} <= {
+        p.name for p in folder.iterdir()}
     assert run(capsys, "say", "Hi.", "-o", tmp_path / "hi.wav", "--model", folder, *SHORT)[0] == 0
     assert sf.info(tmp_path / "hi.wav").samplerate == 24_000
+    t = np.arange(2 * 16_000) / 16_000
+    sf.write(tmp_path / "me.wav", (0.1 * np.sin(2 * np.pi * 220 * t) * np.sin(2 * np.pi * 2 * t) ** 2), 16_000)
+    code, _, err = run(capsys, "voice", tmp_path / "me.wav", "-o", tmp_path / "me.npz", "--model", folder)
+    assert (code, err) == (0, "") and Voice.load(tmp_path / "me.npz").duration_s > 1
 
 
 # --- help and errors --------------------------------------------------------------------------------------------

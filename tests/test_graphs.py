@@ -173,8 +173,11 @@ def test_decoder_rejects_a_vocab_outside_its_span(tiny_models):
 
 @pytest.fixture(scope="module")
 def static_pipes(model_dir):
-    return {p: BarkPipeline.from_pretrained(str(model_dir), device="cpu", precision=p, graphs="static")
-            for p in ("exact", "fast")}
+    """As the `pipe` and `fast_pipe` fixtures (fast: int8 throughout, on every CPU), with static decoding steps."""
+    from .conftest import int8_fast
+
+    return {"exact": BarkPipeline.from_pretrained(str(model_dir), device="cpu", graphs="static"),
+            "fast": int8_fast(model_dir, graphs="static")}
 
 
 @pytest.mark.parametrize("precision", ["exact", "fast"])

@@ -106,14 +106,11 @@ def test_fast_mode_interleaves_the_stages_and_the_take_still_equals_generate(fas
     """Fast mode's stages draw from their own streams, so coarse windows start while the semantic stage is still
     drawing (after 256 tokens, or 47 past a voice's history); exact mode draws all semantic tokens first, and so
     does fast mode with offload (one model at a time on the accelerator), with the same take."""
-    from bark_core import BarkPipeline
+    from .conftest import int8_fast, need_prompts
 
     if voice:
-        from .conftest import need_prompts
-
         need_prompts()
-    offloaded = BarkPipeline.from_pretrained(str(model_dir), device="cpu", precision="fast", offload=True,
-                                             voices=fast_pipe.presets.source)
+    offloaded = int8_fast(model_dir, offload=True, voices=fast_pipe.presets.source)
     runs = {}
     for name, p in (("fast", fast_pipe), ("exact", pipe), ("fast offload", offloaded)):
         events = runs[name] = []

@@ -79,9 +79,9 @@ def add_voice(commands, common) -> None:
     p.add_argument("-o", "--output", required=True, help="the voice file to write (.npz)")
     g = p.add_argument_group("voice cloning")
     g.add_argument("--hubert", default=None, help="HuBERT: a Hub id or a local folder (default: "
-                   "facebook/hubert-base-ls960)")
+                   "the model folder's hubert/, else facebook/hubert-base-ls960)")
     g.add_argument("--quantizer", default=None, help="the HuBERT quantizer: a .pth file or owner/repo/file.pth "
-                   "(default: GitMylo/bark-voice-cloning's)")
+                   "(default: the model folder's quantizer.pth, else GitMylo/bark-voice-cloning's)")
     add_model_options(p)
     p.set_defaults(run=run_voice)
 

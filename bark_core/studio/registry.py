@@ -64,11 +64,7 @@ class Pipelines:
         pipe = self.get(name)
         with self._lock:
             if name not in self._cloners:
-                folder = Path(name)
-                hubert = self.hubert or (folder / "hubert" if (folder / "hubert").is_dir() else None)
-                quantizer = self.quantizer or (folder / "quantizer.pth" if (folder / "quantizer.pth").is_file()
-                                               else None)
-                self._cloners[name] = pipe.voice_cloner(hubert=hubert, quantizer=quantizer)
+                self._cloners[name] = pipe.voice_cloner(hubert=self.hubert, quantizer=self.quantizer)
             return self._cloners[name]
 
     def tokenizer(self, name: str):
