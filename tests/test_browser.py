@@ -450,7 +450,8 @@ def fill_grid(page, lines: str, axis: str, values: str | int) -> None:
     if axis == "seed":
         set_field(page, "grid-k", values)
     page.locator("#grid-run").click()
-    page.locator("#grid-status").get_by_text("Done").wait_for(timeout=180_000)
+    # "Done: n of n cells" (not "k of n cells done", which a plain get_by_text("Done") also matches)
+    page.locator("#grid-status").get_by_text(re.compile(r"^Done:")).wait_for(timeout=180_000)
 
 
 def shown_ratings(page, n: int) -> list[tuple]:

@@ -120,7 +120,7 @@ def test_a_bundle_cannot_name_a_file_on_the_server(client, served_model, tmp_pat
                 settings["voice"] = {"preset": "/etc/passwd"}
                 data = json.dumps(settings).encode()
             dst.writestr(n, data)
-    with pytest.raises(AppError, match="unknown voice preset '/etc/passwd'"):
+    with pytest.raises(AppError, match="names the voice '/etc/passwd', which is not one of Bark's presets"):
         client.predict(handle_file(str(tmp_path / "path.zip")), served_model, api_name="/reproduce")
 
 
