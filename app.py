@@ -34,7 +34,7 @@ from bark_core import GenerationCancelled, Voice
 from bark_core import constants as C
 from bark_core.generation.longform import LongFormSettings
 from bark_core.generation.settings import SAMPLING, Setting
-from bark_core.generation.text import estimate_seconds
+from bark_core.generation.text import check_text, estimate_seconds
 from bark_core.models.graphs import GRAPH_MODES
 from bark_core.studio import evaluation
 from bark_core.studio import requests as studio
@@ -641,6 +641,7 @@ class Studio:
                       history, sampling: dict, on_audio, report, cancel) -> dict:
         """One request, checked and run in a worker thread: its takes saved, and every output the page shows."""
         studio.check_length(text, LONG)
+        check_text(text)  # empty text is refused before a first request loads the models
         kw = studio.sampling_settings(sampling, seed, random_seed)
         n_takes = studio.check_takes(n_takes)
         check_precision(precision)

@@ -253,6 +253,24 @@ def test_readme_client_example(client):
     np.testing.assert_array_equal(sf.read(wav)[0], sf.read(take["wav"])[0])  # /tts made the same take
 
 
+def test_empty_text_is_refused_before_the_models_load(model_dir):
+    """A first request with nothing to say gets its answer at once: no model loads for it."""
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    import app
+
+    pipes = app.Pipelines([str(model_dir)], device="cpu", voices=str(need_prompts()))
+    demo, url = launch(pipes)
+    try:
+        for text in ("", "  \u200b "):
+            with pytest.raises(AppError, match="text is empty"):
+                Client(url, verbose=False).predict(**{**DEFAULTS, "text": text}, api_name="/generate")
+        assert not pipes._loaded
+    finally:
+        demo.close()
+
+
 def test_first_generate_on_a_fresh_server_says_what_it_loads(model_dir):
     """Before a fresh server's first take, the status line says which part is loading ("loading the text model
     1/4…"): the models load on that request, not at start-up."""
