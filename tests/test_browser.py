@@ -432,8 +432,8 @@ def test_recreate_a_take_from_its_bundle(browser, app_url, tmp_path):  # noqa: F
     with zipfile.ZipFile(tmp_path / "again.zip") as a, zipfile.ZipFile(downloads["bundle"]) as b:
         assert a.read("tokens.npz") == b.read("tokens.npz")
         assert json.loads(a.read("settings.json"))["text"] == "Re-create me."
-    open_accordion(page, "bark-take-settings")
-    assert "Re-create me." in page.locator("#bark-take-settings").inner_text()
+    open_accordion(page, "bark-take-settings")  # its JSON view renders once open
+    page.locator("#bark-take-settings").get_by_text("Re-create me.").first.wait_for(timeout=30_000)
     page.get_by_role("tab", name="Session history").click()
     rows = page.locator("#bark-history").inner_text()
     assert rows.count("Re-create me.") == 2 and "Another take" in rows

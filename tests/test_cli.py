@@ -326,3 +326,15 @@ def test_python_m_bark_core_is_the_command_line():
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.splitlines() == ["bark-studio say: error: argument --top-p: must be a number in (0, 1], or "
                                        "none or 1 (off); got '2' (see bark-studio say --help)"]
+
+
+def test_a_jsonl_line_takes_off_values_as_its_flags_do():
+    """top_k 0, top_p 1 and max_duration_s 0 in a batch line mean off, as --top-k 0 does; others are checked."""
+    from bark_core.generation.settings import SETTINGS
+
+    assert [batch.line_value(SETTINGS[k], v) for k, v in (("top_k", 0), ("top_p", 1.0), ("max_duration_s", 0),
+                                                          ("top_k", None), ("top_k", 5))] == [None, None, None,
+                                                                                              None, 5]
+    with pytest.raises(ValueError, match="top_k"):
+        batch.line_value(SETTINGS["top_k"], -1)
+

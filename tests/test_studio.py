@@ -19,7 +19,7 @@ from bark_core.studio import requests as studio
 from bark_core.studio.evaluation import Cell, cell_record, rate
 from bark_core.studio.fields import allowed_in_page, for_people, from_page, initial_value, sampling_from_page
 from bark_core.studio.registry import Pipelines
-from bark_core.voices.catalog import presets_for
+from bark_core.voices.catalog import check_preset_name, presets_for
 
 LONG = LongFormSettings()
 
@@ -87,6 +87,11 @@ def test_engine_messages_lose_their_python_names():
     assert for_people("text is 25,000 characters; at most 20,000 are accepted per generation "
                       "(LongFormSettings.max_chars)") == ("text is 25,000 characters; at most 20,000 are accepted "
                                                           "per generation")
+    assert for_people("unknown voice preset 'xyz'. Presets look like 'announcer'; or pass a path to an .npz file.") \
+        == "unknown voice preset 'xyz'. Presets look like 'announcer'; or upload an .npz under \"Your own voice\"."
+    with pytest.raises(ValueError) as refused:  # the engine's own message, as the page words it
+        check_preset_name("xyz")
+    assert 'or upload an .npz under "Your own voice"' in for_people(str(refused.value))
     assert for_people("at most 10 min per generation (LongFormSettings.max_audio_s). Split it.") == \
         "at most 10 min per generation. Split it."
     assert for_people("top-k must be 0 (off) or more (1.5 is not whole)") == \

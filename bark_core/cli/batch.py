@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..generation.settings import SAMPLING, SETTINGS, check_seed
+from ..generation.settings import SAMPLING, SETTINGS, Setting, check_seed
 from ..version import __version__
 from ..voices.catalog import languages
 from .options import DEFAULT_LANGUAGE, PROG, StageBar, sampling_of, status
@@ -53,6 +53,14 @@ def parse_line(raw: str, number: int, jsonl: bool) -> dict:
     return entry
 
 
+def line_value(setting: Setting, value: object) -> float | int | None:
+    """A sampling setting of a JSONL line, read as its flag is: null, or the flag's "off" value (top-k 0, top-p 1,
+    max duration 0), is off; anything else must be what the setting allows."""
+    if setting.form_off is not None and not isinstance(value, bool) and value == setting.form_off:
+        return None
+    return setting.check(value)
+
+
 def batch_line(entry: dict, number: int, args: argparse.Namespace) -> BatchLine:
     """A line's take: what the line sets, else the command line's options; ValueError names the line."""
     try:
@@ -66,7 +74,7 @@ def batch_line(entry: dict, number: int, args: argparse.Namespace) -> BatchLine:
         name = entry.get("name", f"{number:04d}")
         if not isinstance(name, str) or not NAME.fullmatch(name):
             raise ValueError(f"name must be a file name of letters, digits and _ . - (no folder); got {name!r}")
-        sampling = {**sampling_of(args), **{k: SETTINGS[k].check(v) for k, v in entry.items() if k in SETTINGS}}
+        sampling = {**sampling_of(args), **{k: line_value(SETTINGS[k], v) for k, v in entry.items() if k in SETTINGS}}
         return BatchLine(number, name, entry["text"], voice, None if seed is None else check_seed(seed), language,
                          sampling)
     except ValueError as e:

@@ -84,7 +84,12 @@ def seed_from_page(seed: object, random_seed: bool) -> int:
 _PYTHON_NAME = re.compile(r"\s*\((?:[A-Za-z_]\w*\.)+[A-Za-z_]\w*\)")
 
 
+# What a Python caller may pass as a voice and a page offers elsewhere: the page's own way to give a voice file.
+_PATH_ADVICE = ("or pass a path to an .npz file", 'or upload an .npz under "Your own voice"')
+
+
 def for_people(message: str) -> str:
     """An engine message as a page shows it: qualified Python names in parentheses, which tell a Python caller
-    which setting to change ("... per generation (LongFormSettings.max_chars)"), are left out."""
-    return _PYTHON_NAME.sub("", message)
+    which setting to change ("... per generation (LongFormSettings.max_chars)"), are left out, and advice to pass
+    a voice file's path points to the page's upload instead."""
+    return _PYTHON_NAME.sub("", message).replace(*_PATH_ADVICE)
