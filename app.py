@@ -45,6 +45,7 @@ from bark_core.studio.plots import mini_strip, token_figure
 from bark_core.studio.registry import Pipelines, StopSignals
 from bark_core.studio.requests import APP_MAX_TAKES
 from bark_core.voices import catalog
+from bark_core.voices.audio import prepare_clip, read_recording
 from bark_core.voices.language import LanguageDetector, language_advice
 
 try:  # ZeroGPU on Hugging Face Spaces; a no-op everywhere else
@@ -62,6 +63,7 @@ CUES = ["[laughter]", "[laughs]", "[sighs]", "[music]", "[gasps]", "[clears thro
 DEFAULT_VOICE = "v2/en_speaker_6"
 NO_VOICE = "none"  # the picker's value for "no voice prompt"
 NO_VOICE_LABEL = "none — let Bark invent a speaker"
+VOICE_INFO = "a preset (type to filter), or your own voice below"
 CUSTOM = "custom"  # the picker's value for this session's own voice (an upload, a recording, a take)
 LANGUAGES = catalog.languages()
 LANG_CHOICES = [("any (split as English)", "any")] + [(f"{name} ({code})", code) for code, name in LANGUAGES.items()]
@@ -112,6 +114,9 @@ gradio-app { --body-text-color-subdued: #62626d; --block-info-text-color: #62626
 #grid-board > * { min-width: 0 !important; margin: 0; }
 .grid-head { font-weight: 600; padding: 4px 6px; border-bottom: 2px solid var(--border-color-primary); }
 .grid-row-head { padding: 6px; border-left: 3px solid var(--color-accent); overflow-wrap: anywhere; }
+/* Stop is quiet until there is something to stop: while a request works, its status line shows a progress bar. */
+gradio-app:has(#bark-status progress) #bark-stop, gradio-app:has(#grid-status progress) #grid-stop {
+  background: var(--button-cancel-background-fill); color: white; border-color: var(--button-cancel-background-fill); }
 /* Gradio keeps an event's (hidden) status tracker in each output; its "Error" word stays out of sight and out of
    screen readers: the status line says what went wrong. */
 .block > .wrap.hide { visibility: hidden; }
@@ -157,11 +162,12 @@ def pcm16(audio: np.ndarray) -> np.ndarray:
     return (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16)
 
 
-def voice_choices(custom_label: str | None = None) -> list[tuple[str, str]]:
-    """The voice picker's (label, value) choices: this session's own voice first when there is one, every preset
-    with its language and what a source says of it (`catalog.preset_label`), then 'none'."""
+def voice_choices(custom_label: str | None = None, presets: list[str] | None = None) -> list[tuple[str, str]]:
+    """The voice picker's (label, value) choices: this session's own voice first when there is one, the presets
+    (default: all) with their language and what a source says of them (`catalog.preset_label`), then 'none'."""
     mine = [(f"🎙 {custom_label} (your voice)", CUSTOM)] if custom_label else []
-    return mine + [(catalog.preset_label(n), n) for n in catalog.presets_for("any")] + [(NO_VOICE_LABEL, NO_VOICE)]
+    presets = catalog.presets_for("any") if presets is None else presets
+    return mine + [(catalog.preset_label(n), n) for n in presets] + [(NO_VOICE_LABEL, NO_VOICE)]
 
 
 def status_html(text: str, fraction: float | None = None, kind: str = "info") -> str:
@@ -214,6 +220,16 @@ JS_ON_LOAD = """const name = () => document.querySelectorAll('.empty[aria-label]
     .forEach(e => e.setAttribute('role', 'img'));
 name(); new MutationObserver(name).observe(document.body, {childList: true, subtree: true});"""
 
+# A new action clears the error lines left by earlier ones elsewhere on the page (each error stays until then).
+JS_CLEAR_ERRORS = "(...lines) => lines.map(v => typeof v === 'string' && v.includes('bark-status error') ? '' : v)"
+
+# Generate, on a page whose result sits below the screen (a phone: the columns stack): scroll so that Generate is
+# at the top, with its status line, the live preview and the result under it.
+JS_SHOW_RESULT = """() => {
+    const go = document.querySelector('#bark-generate'), take = document.querySelector('#bark-take-1');
+    if (go && take && take.getBoundingClientRect().top + 120 > window.innerHeight)
+        go.scrollIntoView({block: 'start'}); }"""
+
 # Downloads a file output in the browser, on the click that made it (a DownloadButton would hand over its
 # previous file: it downloads what it holds before its click handler runs).
 JS_DOWNLOAD = """(f) => { if (!f || !f.url) return; const a = document.createElement('a'); a.href = f.url;
@@ -257,15 +273,21 @@ def read_txt(path) -> str:
 
 
 def on_reference(path) -> str:
-    """What the uploaded or recorded reference clip is (before a voice is made from it)."""
+    """The status line of the uploaded or recorded reference clip: what it is, checked at once as "Make a voice"
+    will check it (decoding and trimming are cheap; only HuBERT is not), so a clip too short, silent or unreadable
+    is refused here and not after a click."""
     if not path:
-        return "No recording yet."
+        return status_html("No recording yet.")
     try:
         info = sf.info(path)
+        clip = prepare_clip(read_recording(path))
+    except ValueError as e:
+        return status_html(f"This recording cannot make a voice: {for_people(str(e))}.", kind="error")
     except Exception:  # noqa: BLE001 - any unreadable upload gets the same answer
-        return "This file could not be read as audio (wav, flac, ogg or mp3)."
-    return (f"Recording received: {info.duration:.1f} s, {info.samplerate} Hz, {info.channels} channel(s). "
-            "Click “Make a voice from this recording” to use it.")
+        return status_html("This file could not be read as audio (wav, flac, ogg or mp3).", kind="error")
+    return status_html(f"Recording received: {info.duration:.1f} s, {info.samplerate} Hz, {info.channels} "
+                       f"channel(s); {clip.duration_s:.1f} s of sound will be used. Click “Make a voice from this "
+                       f"recording” to use it.")
 
 
 def history_rows(history) -> list[list]:
@@ -380,16 +402,20 @@ def build_text_inputs(ui: SimpleNamespace) -> None:
     # Created here for the examples (they fill it), shown in the settings.
     ui.language = app_checked(gr.Dropdown(LANG_CHOICES, value="any", label="Text language", elem_id="bark-language",
                                           info="how long text is split into sentences", render=False))
-    ui.voice = gr.Dropdown(voice_choices(), value=DEFAULT_VOICE, label="Voice", filterable=True,
-                           allow_custom_value=True, elem_id="bark-voice",
-                           info="type to search by name, language, gender or note")
+    with gr.Row(equal_height=False):
+        ui.voice = gr.Dropdown(voice_choices(), value=DEFAULT_VOICE, label="Voice", filterable=True,
+                               allow_custom_value=True, elem_id="bark-voice", info=VOICE_INFO, scale=2, min_width=230)
+        # The picker's own filter matches one run of characters; this one matches words in any order.
+        ui.voice_search = gr.Textbox(label="Find a voice", placeholder="e.g. German female", max_lines=1,
+                                     elem_id="bark-voice-search", scale=1, min_width=150,
+                                     info="words, any order")
     ui.language_tip = gr.Markdown("", elem_id="bark-language-tip")
 
 
 def build_action(ui: SimpleNamespace, pipelines: Pipelines) -> None:
     with gr.Row():
         ui.go = gr.Button("Generate", variant="primary", elem_id="bark-generate", scale=3, min_width=100)
-        ui.stop = gr.Button("Stop", variant="stop", elem_id="bark-stop", scale=1, min_width=70)
+        ui.stop = gr.Button("Stop", variant="secondary", elem_id="bark-stop", scale=1, min_width=70)
     ui.status = gr.HTML("", elem_id="bark-status")
     ui.precision = app_checked(gr.Radio([("fast", "fast"), ("exact", "exact")], value=pipelines.default_precision,
                                         label="Precision", info=PRECISION_INFO, elem_id="bark-precision"))
@@ -452,7 +478,8 @@ def build_results(ui: SimpleNamespace, live_ok: bool) -> None:
 
 
 def build_take_details(ui: SimpleNamespace) -> None:
-    with gr.Accordion("Settings of this take", open=False, elem_id="bark-take-settings"):
+    with gr.Accordion("Settings of this take", open=False, elem_id="bark-take-settings",
+                      visible=False) as ui.take_settings:
         ui.settings_json = gr.JSON(label="Settings of this take")
     with gr.Accordion("Re-create a take from its bundle", open=False, elem_id="bark-reproduce"):
         ui.bundle_in = gr.File(label="Take bundle (.zip)", file_types=[".zip"], type="filepath",
@@ -544,10 +571,23 @@ class Studio:
 
     def voice_update(self, custom: dict | None, use_it: bool = True) -> dict:
         """The picker with this session's own voice listed first (and chosen, with `use_it`)."""
-        info = ("your own voice is in use · pick a preset to go back" if custom and use_it
-                else "type to search by name, language, gender or note")
+        info = "your own voice is in use · pick a preset to go back" if custom and use_it else VOICE_INFO
         return gr.update(choices=voice_choices(custom["label"] if custom else None), info=info,
                          **({"value": CUSTOM} if use_it and custom else {}))
+
+    def find_voice(self, query: str, voice: str, custom: dict | None) -> dict:
+        """"Find a voice": the picker lists the presets matching every word typed (`catalog.search_presets`),
+        the voice in use kept; its hint says how many match. Nothing typed: every preset again."""
+        label = custom["label"] if custom else None
+        query = (query or "").strip()
+        found = catalog.search_presets(query)
+        if not query or not found:
+            info = (f"no preset matches “{query}”: try a language (German), a gender (female) or a name "
+                    f"(de_speaker_3) · all voices listed" if query else VOICE_INFO)
+            return {self.ui.voice: gr.update(choices=voice_choices(label), info=info)}
+        kept = [voice] if catalog.is_preset_name(voice) and voice not in found else []
+        info = f"{len(found)} preset{'s' * (len(found) != 1)} match “{query}”: open the list to pick"
+        return {self.ui.voice: gr.update(choices=voice_choices(label, kept + found), info=info)}
 
     def on_voice(self, voice: str, custom: dict | None) -> dict:
         """The picker changed: its hint says whether your own voice or a preset is in use."""
@@ -627,6 +667,7 @@ class Studio:
         errors = [t["error"] for t in takes if t["error"]]
         out = {ui.timing: studio.timing_summary(results), ui.settings_json: takes[0]["settings"], ui.plot: fig,
                ui.history: history, ui.seed_used: result.seed, ui.take_info: gr.update(visible=True),
+               ui.take_settings: gr.update(visible=True),
                ui.status: status_html(errors[0], kind="error") if errors else status_html(done)}
         for i, slot in enumerate(ui.slots):
             out.update(slot.show(takes[i] if i < len(takes) else None))
@@ -842,7 +883,7 @@ class GridTab:
                                                       label="models", visible=False, elem_id="grid-models"))
         with gr.Row():
             self.run = gr.Button("Fill the grid", variant="primary", elem_id="grid-run")
-            self.stop = gr.Button("Stop", variant="stop", elem_id="grid-stop")
+            self.stop = gr.Button("Stop", variant="secondary", elem_id="grid-stop")
             self.csv_button = gr.Button("⬇ ratings (.csv)", elem_id="grid-csv")
         self.csv = gr.File(visible="hidden", label="ratings", elem_id="grid-csv-file")
         self.status = gr.HTML("", elem_id="grid-status")
@@ -980,7 +1021,7 @@ def generate_outputs(ui: SimpleNamespace) -> list:
     first, rest = ui.slots[0], ui.slots[1:]
     api = [*first.api_outputs(), ui.timing, ui.settings_json, ui.plot, ui.seed_used, ui.status,
            *(c for slot in rest for c in slot.api_outputs()), ui.live_audio]
-    page = [ui.history, ui.take_info, *(c for slot in ui.slots for c in slot.page_outputs())]
+    page = [ui.history, ui.take_info, ui.take_settings, *(c for slot in ui.slots for c in slot.page_outputs())]
     return api + page
 
 
@@ -995,10 +1036,12 @@ def wire_studio(ui: SimpleNamespace, handlers: Studio, banner: gr.Markdown, pipe
         trigger(handlers.advice, [ui.text, ui.voice], ui.language_tip, show_progress="hidden",
                 trigger_mode="always_last", **quick)
     ui.voice.input(handlers.on_voice, [ui.voice, ui.custom], ui.voice, show_progress="hidden", **quick)
+    ui.voice_search.change(handlers.find_voice, [ui.voice_search, ui.voice, ui.custom], ui.voice,
+                          show_progress="hidden", trigger_mode="always_last", **quick)
     ui.txt_file.upload(handlers.load_txt, ui.txt_file, [ui.text, ui.status], show_progress="hidden", **quick)
     ui.npz_upload.upload(handlers.on_npz, ui.npz_upload, [ui.npz_upload, ui.custom, ui.voice, ui.npz_status],
                          show_progress="hidden", **quick)
-    ui.reference.change(lambda p: status_html(on_reference(p)), ui.reference, ui.reference_status, **quick)
+    ui.reference.change(on_reference, ui.reference, ui.reference_status, **quick)
     ui.make_voice.click(handlers.make_voice, [ui.reference, ui.model],
                         [ui.reference_status, ui.my_voice_file, ui.voice, ui.custom, ui.my_voice_box],
                         api_name="make_voice",
@@ -1008,6 +1051,10 @@ def wire_studio(ui: SimpleNamespace, handlers: Studio, banner: gr.Markdown, pipe
                                             ui.model, ui.precision, ui.n_takes, ui.live, ui.custom, ui.history],
                         generate_outputs(ui), inputs_kwargs=ui.sampling, api_name="generate", concurrency_limit=1,
                         concurrency_id="bark", show_progress="hidden")
+    ui.go.click(None, js=JS_SHOW_RESULT)
+    error_lines = [ui.npz_status, ui.reference_status, ui.reproduce_msg, ui.history_status]
+    for action in (ui.go, ui.reproduce, ui.make_voice):
+        action.click(None, error_lines, error_lines, js=JS_CLEAR_ERRORS)
     ui.stop.click(None, cancels=[event])
     ui.stop.click(handlers.stop_mine, None, ui.status, **quick)
     for slot in ui.slots:

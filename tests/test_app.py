@@ -196,6 +196,7 @@ LONG_TEXT = "Hello world. " * 1400  # 18,200 characters: under the cap, but far 
     (dict(seed=None, random_seed=False), "seed must be a whole number"),
     (dict(seed=-4, random_seed=False), "seed must be a whole number from 0 to"),
     (dict(n_takes=5), "takes must be a whole number from 1 to 4; got 5"),
+    (dict(n_takes=3, seed=2**63 - 2, random_seed=False), r"with 3 takes the seed must be at most 9223372036854775805"),
     (dict(precision="turbo"), "precision must be 'fast' or 'exact'; got 'turbo'"),
     (dict(language="xx"), "text language must be 'any' or one of en, de"),
     (dict(model="other"), "model must be one of"),
@@ -460,6 +461,24 @@ def test_bad_recording_gives_message(client, tmp_path, served_model):
     sf.write(tmp_path / "short.wav", np.zeros(8000, np.float32), 16_000)
     with pytest.raises(AppError, match="silent|at least 1 s"):
         client.predict(handle_file(str(tmp_path / "short.wav")), served_model, api_name="/make_voice")
+
+
+def test_a_reference_clip_is_judged_when_it_arrives(tmp_path):
+    """The recording's status line refuses, at the upload, what "Make a voice" would refuse (a clip too short,
+    silent or not audio) and says how much sound a good one gives."""
+    import app
+
+    sf.write(tmp_path / "tone.wav", np.sin(np.linspace(0, 4000, 3 * 16_000)).astype(np.float32), 16_000)
+    sf.write(tmp_path / "short.wav", np.sin(np.linspace(0, 500, 8_000)).astype(np.float32), 16_000)
+    sf.write(tmp_path / "silent.wav", np.zeros(32_000, np.float32), 16_000)
+    (tmp_path / "notes.wav").write_text("not audio")
+    good = app.on_reference(str(tmp_path / "tone.wav"))
+    assert "Recording received: 3.0 s" in good and "3.0 s of sound will be used" in good and "error" not in good
+    for name, message in (("short", "0.5 s of sound; at least 1 s"), ("silent", "silent"),
+                          ("notes", "could not be read as audio")):
+        line = app.on_reference(str(tmp_path / f"{name}.wav"))
+        assert message in line and "bark-status error" in line and 'role="alert"' in line, line
+    assert "No recording yet" in app.on_reference(None)
 
 
 def test_long_text_is_split_and_joined(client):

@@ -117,6 +117,17 @@ def test_first_screen_at_desktop_size(browser, app_url):  # noqa: F811
     assert examples["y"] < DESKTOP["height"] and examples["x"] > text["x"] + text["width"] - 1  # beside the text
     assert page.locator("#bark-precision input[value=fast]").is_checked()  # no GPU here: fast, exact one click away
     assert "exact tokens, about 2× slower" in page.locator("#bark-precision").inner_text()
+    assert not page.locator("#bark-take-settings").is_visible()  # no take, no take's settings
+    assert not stop_is_red(page)  # nothing to stop yet
+
+
+def stop_is_red(page, stop: str = "#bark-stop") -> bool:
+    """Whether Stop wears its alarm colour (the cancel button's red) rather than a quiet secondary grey, once its
+    colour transition (a fraction of a second) is over."""
+    page.wait_for_timeout(600)
+    r, g, b = map(int, re.findall(r"\d+", page.evaluate(
+        f"getComputedStyle(document.querySelector('{stop}')).backgroundColor"))[:3])
+    return r > 150 and g < 80 and b < 80
 
 
 def no_horizontal_overflow(page) -> None:
@@ -145,9 +156,14 @@ def test_first_screen_at_phone_size(browser, app_url):  # noqa: F811
 
 
 def test_phone_after_a_take(browser, app_url):  # noqa: F811
-    """A take on a phone: still no sideways scrolling, and plotly's toolbar does not cover the first plot's title."""
+    """A take on a phone: Generate, its status line and the result on one screen (the page scrolls to them); still
+    no sideways scrolling, and plotly's toolbar does not cover the first plot's title."""
     page = open_page(browser, app_url, PHONE)
     generate(page)
+    for selector in ("#bark-generate", "#bark-status", "#bark-take-1-audio"):
+        b = box(page, selector)
+        assert b["y"] >= 0 and b["y"] + b["height"] <= PHONE["height"], (selector, b)
+    page.screenshot(path=str(ARTIFACTS / "phone-after-generate.png"))
     no_horizontal_overflow(page)
     page.get_by_role("tab", name="Token panel").click()
     page.locator("#bark-plot .modebar").first.wait_for(state="attached", timeout=60_000)
@@ -217,6 +233,23 @@ def test_voice_picker_is_searched_by_typing(browser, app_url):  # noqa: F811
     assert "v2/en_speaker_9 · English · female" in [n.strip() for n in names]
 
 
+def test_find_a_voice_by_words_in_any_order(browser, app_url):  # noqa: F811
+    page = open_page(browser, app_url)
+    search = page.locator("#bark-voice-search input")
+    for query in ("German female", "female german"):
+        type_into(search, query)
+        page.locator("#bark-voice").get_by_text("2 presets match").wait_for(timeout=60_000)
+        page.locator("#bark-voice input").click()
+        names = [n.strip().lstrip("✓").strip() for n in page.get_by_role("option").all_inner_texts()]
+        page.keyboard.press("Escape")
+        # the voice in use stays listed (and chosen); then the matches; then "none"
+        assert names[1:3] == ["v2/de_speaker_3 · German · female", "v2/de_speaker_8 · German · female"], names
+        assert names[0].startswith("v2/en_speaker_6") and len(names) == 4
+    type_into(search, "klingon")
+    page.locator("#bark-voice").get_by_text("no preset matches").wait_for(timeout=60_000)
+    choose(page, "bark-voice", "de_speaker_8", "v2/de_speaker_8")  # every preset is listed again
+
+
 def test_error_stays_next_to_generate_and_earlier_outputs_stay(browser, app_url):  # noqa: F811
     page = open_page(browser, app_url)
     generate(page)
@@ -269,8 +302,10 @@ def test_one_progress_bar_and_stop_says_stopped(browser, app_url, served):  # no
         .map(e => e.closest('#bark-status') ? 'bark-status' : e.className || e.tagName)""")
     assert bars == ["bark-status"], bars  # one progress bar for the request: the status line's
     assert served["demo"].active_generations  # the worker is generating ...
+    assert stop_is_red(page)  # ... and Stop says there is something to stop
     page.locator("#bark-stop").click()
     page.locator("#bark-status").get_by_text("Stopped.").wait_for(timeout=10_000)
+    assert not stop_is_red(page)
     for _ in range(100):  # ... and ends at its next step (this take would run for minutes)
         if not served["demo"].active_generations:
             break
@@ -292,6 +327,8 @@ def test_rejected_npz_upload_is_cleared(browser, app_url, tmp_path):  # noqa: F8
     page.wait_for_timeout(500)
     assert "broken.npz" not in page.locator("#bark-npz").inner_text()  # cleared: nothing looks accepted
     assert page.locator("#bark-voice input").input_value().startswith("v2/en_speaker_6")  # the voice stays
+    generate(page)  # the next action: the old error no longer stands beside the upload
+    assert page.locator("#bark-npz-status").inner_text().strip() == ""
 
 
 def test_an_uploaded_npz_becomes_the_voice_in_the_picker(browser, app_url, tmp_path):  # noqa: F811
@@ -364,6 +401,14 @@ def test_reference_recording_state_is_shown(browser, app_url, tmp_path):  # noqa
     page.locator("#bark-reference input[type=file]").set_input_files(str(clip))
     page.locator("#bark-reference-status").get_by_text("Recording received: 1.0 s, 44100 Hz").wait_for(
         timeout=120_000)
+    # Too short to make a voice: said at the upload, before "Make a voice" is clicked.
+    short = tmp_path / "short.wav"
+    sf.write(short, np.sin(np.linspace(0, 1000, 22_050)).astype(np.float32), 44_100)
+    page = open_page(browser, app_url)
+    open_accordion(page, "bark-own-voice")
+    page.locator("#bark-reference input[type=file]").set_input_files(str(short))
+    page.locator("#bark-reference-status").get_by_text("at least 1 s of speech is needed").wait_for(timeout=120_000)
+    assert page.locator("#bark-reference-status .error").count()
 
 
 def test_live_preview_and_takes(browser, app_url):  # noqa: F811
@@ -525,6 +570,7 @@ def test_stop_cancels_the_remaining_grid_cells(browser, app_url):  # noqa: F811
     set_field(page, "grid-k", 8)
     page.locator("#grid-run").click()
     page.locator("#grid-status").get_by_text("1 of 8 cells done").wait_for(timeout=120_000)
+    assert stop_is_red(page, "#grid-stop")
     page.locator("#grid-stop").click()
     page.locator("#grid-status").get_by_text("Stopped").wait_for(timeout=10_000)
     text = page.locator("#grid-status").inner_text()
@@ -556,7 +602,7 @@ def test_accessibility_scan(browser, app_url):  # noqa: F811
             pytest.fail("axe-playwright-python is not installed (pip install -e '.[test]')")
         pytest.skip("axe-playwright-python not installed")
     page = open_page(browser, app_url, DESKTOP)
-    for section in ("bark-settings", "bark-text-tools", "bark-own-voice", "bark-take-settings", "bark-reproduce"):
+    for section in ("bark-settings", "bark-text-tools", "bark-own-voice", "bark-reproduce"):
         open_accordion(page, section)
     page.wait_for_timeout(500)
     problems = axe_problems(page, "first-screen")
@@ -565,6 +611,8 @@ def test_accessibility_scan(browser, app_url):  # noqa: F811
     page.locator("#bark-text textarea").fill("Hello there.")
     page.locator("#bark-generate").click()
     page.locator("#bark-timing").get_by_text("2 takes in").wait_for(timeout=180_000)
+    open_accordion(page, "bark-take-settings")  # there once a take exists
+    page.wait_for_timeout(500)
     problems += axe_problems(page, "takes")
     for tab in ("Token panel", "Session history"):
         page.get_by_role("tab", name=tab).click()

@@ -90,3 +90,21 @@ def test_label_of_an_unknown_preset_is_refused_with_close_matches():
 def test_catalogue_file_keeps_its_format():
     text = resources.files("bark_core.voices").joinpath("catalog.json").read_text(encoding="utf-8")
     assert text == json.dumps(json.loads(text), indent=1, ensure_ascii=False) + "\n"
+
+
+@pytest.mark.parametrize("query", ["German female", "female german", "GERMAN Fem"])
+def test_search_finds_by_every_word_in_any_order(query):
+    found = cat.search_presets(query)
+    assert found == ["v2/de_speaker_3", "v2/de_speaker_8"]
+
+
+def test_search_matches_words_from_their_start():
+    males = cat.search_presets("male")
+    assert males and all(" · male" in preset_label(n) for n in males)  # "male" is not "female"
+    assert "v2/en_speaker_6" in cat.search_presets("en 6") and cat.search_presets("v2/en_speaker_6") == [
+        "v2/en_speaker_6"]
+
+
+def test_search_with_no_words_lists_everything_and_nonsense_nothing():
+    assert cat.search_presets("  ") == cat.presets_for("any")
+    assert cat.search_presets("klingon") == []

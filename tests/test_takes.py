@@ -83,3 +83,12 @@ def test_fast_takes_run_batched_and_reproduce_from_bundle(fast_pipe, tmp_path):
 def test_n_takes_is_checked(pipe, n):
     with pytest.raises(ValueError, match="n_takes must be a whole number from 1 to 8"):
         pipe.generate_takes(TEXT, n_takes=n, seed=1)
+
+
+def test_a_batch_seed_too_high_for_its_takes_names_the_highest_allowed(pipe):
+    from bark_core.generation.settings import MAX_SEED
+
+    with pytest.raises(ValueError, match=rf"with 3 takes the seed must be at most {MAX_SEED - 2} \(the takes use "
+                                         r"seeds s to s \+ 2\); got") as e:
+        pipe.generate_takes(TEXT, n_takes=3, seed=MAX_SEED - 1)
+    assert "None" not in str(e.value)  # a page has no None to give

@@ -20,7 +20,7 @@ from .progress import Progress, report
 from .result import BarkResult
 from .sampling import StageGenerators
 from .semantic import generate_semantic_takes, require_speech
-from .settings import StageSettings, check_seed, whole_number
+from .settings import MAX_SEED, StageSettings, check_seed, whole_number
 from .text import encode_text
 
 MAX_BATCH_TAKES = 8  # takes decoded in one batch
@@ -30,7 +30,9 @@ def batch_seeds(seed: int | None, n_takes: int) -> list[int]:
     """The seeds of a batch's takes: seed, seed + 1, ... (the first drawn if None), n_takes and each seed checked."""
     n_takes = whole_number(n_takes, "n_takes", 1, MAX_BATCH_TAKES, wording="from {low} to {high}")
     seed = secrets.randbelow(2**32) if seed is None else check_seed(seed)
-    check_seed(seed + n_takes - 1)
+    if seed + n_takes - 1 > MAX_SEED:  # take i uses seed + i: the last one must be a seed too
+        raise ValueError(f"with {n_takes} takes the seed must be at most {MAX_SEED - n_takes + 1} (the takes use "
+                         f"seeds s to s + {n_takes - 1}); got {seed}")
     return [seed + i for i in range(n_takes)]
 
 

@@ -6,15 +6,44 @@ import numpy as np
 
 from .. import constants as C
 
+# A browser draws the figure from JSON: every heatmap is kept to about this many columns, or a long take's figure
+# grows to hundreds of megabytes and the page's tab runs out of memory. Codes are shown every k-th frame (real
+# codes at their real times); the spectrogram's power is averaged over blocks of frames.
+MAX_CODE_COLUMNS = 2400
+MAX_SPECTROGRAM_FRAMES = 800
+STRIP_COLUMNS = 600  # a grid cell's small coarse strip
+SPECTROGRAM_WINDOW = 1024  # samples (43 ms at 24 kHz), hop a quarter of it
+FREQUENCY_POOL = 2  # adjacent frequency bins averaged: 257 bands of 47 Hz
 
-def spectrogram_db(audio: np.ndarray, sample_rate: int = C.SAMPLE_RATE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(freqs_hz (F,), times_s (T,), power_db (F, T)) of a mono signal, 1024-sample Hann windows."""
+
+def stride_for(n: int, cap: int) -> int:
+    """The k of "every k-th of n items" that keeps at most `cap` of them (1: all)."""
+    return max(1, -(-n // cap))
+
+
+def _pool(power: np.ndarray, axis: int, k: int) -> np.ndarray:
+    """Mean over blocks of k along `axis` (the last block may be shorter)."""
+    if k == 1:
+        return power
+    starts = np.arange(0, power.shape[axis], k)
+    return np.add.reduceat(power, starts, axis=axis) / np.diff(np.append(starts, power.shape[axis])).reshape(
+        [-1 if a == axis else 1 for a in range(power.ndim)])
+
+
+def spectrogram_db(audio: np.ndarray, sample_rate: int = C.SAMPLE_RATE,
+                   max_frames: int = MAX_SPECTROGRAM_FRAMES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(freqs_hz (F,), times_s (T,), power_db (F, T), float32) of a mono signal: 1024-sample Hann windows, power
+    averaged over pairs of frequency bins and over blocks of frames so that T <= max_frames."""
     from scipy.signal import spectrogram
 
-    if len(audio) < 1024:
-        audio = np.pad(audio, (0, 1024 - len(audio)))
-    f, t, s = spectrogram(audio.astype(np.float64), fs=sample_rate, nperseg=1024, noverlap=768)
-    return f, t, 10 * np.log10(s + 1e-10)
+    if len(audio) < SPECTROGRAM_WINDOW:
+        audio = np.pad(audio, (0, SPECTROGRAM_WINDOW - len(audio)))
+    f, t, s = spectrogram(audio.astype(np.float32), fs=sample_rate, nperseg=SPECTROGRAM_WINDOW,
+                          noverlap=SPECTROGRAM_WINDOW * 3 // 4)
+    k = stride_for(len(t), max_frames)
+    s = _pool(_pool(s, 0, FREQUENCY_POOL), 1, k)
+    f, t = _pool(f, 0, FREQUENCY_POOL), _pool(t, 0, k)
+    return f, t, (10 * np.log10(s + 1e-10)).astype(np.float32)
 
 
 def _times(lengths: list[int], rate: float, offsets_s: list[float]) -> np.ndarray:
@@ -34,7 +63,8 @@ def token_figure(semantic: np.ndarray, coarse: np.ndarray, fine: np.ndarray, aud
 
     semantic (T_s,) at 49.9 Hz; coarse (2, T_c) and fine (8, T_c) at 75 Hz; audio (N,) at 24 kHz. For long-form
     results the *_starts give where each chunk begins, so tokens sit under their audio (joins included) and a
-    dashed line marks each chunk boundary.
+    dashed line marks each chunk boundary. A long take's codes are shown every k-th frame (the titles say so) and
+    its spectrogram averaged, so that the figure stays a few megabytes whatever the take's length.
     """
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -42,9 +72,13 @@ def token_figure(semantic: np.ndarray, coarse: np.ndarray, fine: np.ndarray, aud
     offsets = [s / C.SAMPLE_RATE for s in (sample_starts or (0,))]
     ts = _times(_chunk_lengths(len(semantic), semantic_starts), C.SEMANTIC_RATE_HZ, offsets)
     tc = _times(_chunk_lengths(coarse.shape[1], frame_starts), C.COARSE_RATE_HZ, offsets)
+    k = stride_for(len(tc), MAX_CODE_COLUMNS)
+    tc, coarse, fine = tc[::k], coarse[:, ::k], fine[:, ::k]
+    shown = f" · 1 frame in {k} shown" if k > 1 else ""
     fig = make_subplots(rows=4, cols=1, shared_xaxes=True, vertical_spacing=0.04, row_heights=[0.22, 0.14, 0.3, 0.34],
-                        subplot_titles=("Semantic tokens (49.9 per second)", "Coarse codes: codebooks 0-1 (75/s)",
-                                        "Fine codes: all 8 codebooks", "Audio spectrogram"))
+                        subplot_titles=("Semantic tokens (49.9 per second)",
+                                        f"Coarse codes: codebooks 0-1 (75/s){shown}",
+                                        f"Fine codes: all 8 codebooks{shown}", "Audio spectrogram"))
     fig.add_trace(go.Scattergl(x=ts, y=semantic, mode="markers", marker=dict(size=3, color=semantic,
                                colorscale="Viridis"), name="semantic",
                                hovertemplate="t=%{x:.2f}s<br>semantic id %{y}<extra></extra>"), row=1, col=1)
@@ -69,8 +103,9 @@ def mini_strip(coarse: np.ndarray):
     """A small heatmap of the coarse codes (2, T) for a grid cell: a glance at the take's structure."""
     import plotly.graph_objects as go
 
-    t = np.arange(coarse.shape[1]) / C.COARSE_RATE_HZ
-    fig = go.Figure(go.Heatmap(x=t, y=[0, 1], z=coarse, colorscale="Viridis", showscale=False,
+    k = stride_for(coarse.shape[1], STRIP_COLUMNS)
+    t = np.arange(0, coarse.shape[1], k) / C.COARSE_RATE_HZ
+    fig = go.Figure(go.Heatmap(x=t, y=[0, 1], z=coarse[:, ::k], colorscale="Viridis", showscale=False,
                                hovertemplate="t=%{x:.2f}s<br>codebook %{y}<br>code %{z}<extra></extra>"))
     fig.update_layout(height=90, margin=dict(l=5, r=5, t=5, b=20), yaxis=dict(visible=False))
     return fig

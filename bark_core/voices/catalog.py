@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import re
 from importlib import resources
 
 LABEL_SEPARATOR = " · "
@@ -95,3 +96,18 @@ def preset_label(name: str) -> str:
 @functools.cache
 def _voices_by_name() -> dict[str, dict]:
     return {voice["name"]: voice for voice in catalog()}
+
+
+def search_presets(query: str, names: list[str] | None = None) -> list[str]:
+    """Presets whose label (`preset_label`) has a word starting with each word of `query`, in `names`' order
+    (default: `presets_for("any")`). Case is ignored and the words may come in any order, so "German female",
+    "female german" and "de 3" all find "v2/de_speaker_3"; a word matches from its start, so "male" does not match
+    "female". An empty query matches every preset."""
+    wanted = _words(query)
+    names = presets_for("any") if names is None else names
+    return [name for name in names
+            if all(any(word.startswith(w) for word in _words(preset_label(name))) for w in wanted)]
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[^\W_]+", text.lower())
