@@ -40,7 +40,7 @@ from bark_core.studio import evaluation
 from bark_core.studio import requests as studio
 from bark_core.studio.bundle import read_bundle, reproduce
 from bark_core.studio.evaluation import AXES, MAX_CELLS, Cell
-from bark_core.studio.fields import allowed_in_page, for_people, initial_value, is_slider
+from bark_core.studio.fields import allowed_in_page, changed_settings, for_people, initial_value, is_slider
 from bark_core.studio.plots import mini_strip, token_figure
 from bark_core.studio.registry import Pipelines, StopSignals
 from bark_core.studio.requests import APP_MAX_TAKES
@@ -952,7 +952,11 @@ class GridTab:
             raise api_error(message) from None
         done: list[dict] = []
         filled: dict = {}
-        yield {**self.layout(cells, axis), self.status: status_html(f"Generating {len(cells)} cells…", 0.0)}
+        # What the cells share comes from the Studio's fields: said, since they are on another tab.
+        shared = ", ".join(x for x in (f"{base['precision']} precision" if axis != "model" else "",
+                                       changed_settings(base)) if x)
+        shared = f" (from the Studio: {shared})" if shared else ""
+        yield {**self.layout(cells, axis), self.status: status_html(f"Generating {len(cells)} cells{shared}…", 0.0)}
         for i, cell in enumerate(cells):
             try:
                 update = self.cell(i, cell, axis, done)
@@ -962,8 +966,8 @@ class GridTab:
             yield {**update, self.cells_state: list(done),
                    self.status: status_html(f"{len(done)} of {len(cells)} cells done", (i + 1) / len(cells))}
         yield {**filled, self.cells_state: list(done),
-               self.status: status_html(f"Done: {len(done)} of {len(cells)} cells. Rate them, then download the "
-                                        f"ratings.")}
+               self.status: status_html(f"Done: {len(done)} of {len(cells)} cells{shared}. Rate them, then "
+                                        f"download the ratings.")}
 
     def cell(self, i: int, cell: Cell, axis: str, done: list) -> dict:
         s = dict(cell.settings)

@@ -31,6 +31,7 @@ def cells_of(out) -> list:
 def test_2x2_grid_equals_single_generations(client, served_model):  # noqa: F811
     out = grid(client, served_model)
     assert "Done: 4 of 4 cells" in out[0]
+    assert "(from the Studio: fast precision, max duration (s) 0.3)" in out[0]  # the settings from another tab
     for (wav, info, _strip, bundle), (line, voice) in zip(cells_of(out)[:4], [(t, v) for t in ("Hello world.",
                                                                                       "This is a test.")
                                                                   for v in ("v2/en_speaker_1", "announcer")],

@@ -321,3 +321,12 @@ def test_presets_for_a_language():
     every = presets_for("any")
     assert every[0].startswith("v2/") and len(every) == 271
     assert presets_for("de") == [f"v2/de_speaker_{i}" for i in range(10)] + [f"de_speaker_{i}" for i in range(10)]
+
+
+def test_changed_settings_name_what_differs_from_the_defaults():
+    from bark_core.studio.fields import changed_settings, sampling_from_page
+
+    assert changed_settings(sampling_from_page({})) == ""
+    assert changed_settings(sampling_from_page({"max_duration_s": 0.3, "top_k": 50, "text_temp": 0.7})) == \
+        "top-k 50, max duration (s) 0.3"
+    assert changed_settings(sampling_from_page({"text_temp": 0.5})) == "text temperature 0.5"

@@ -93,3 +93,10 @@ def for_people(message: str) -> str:
     which setting to change ("... per generation (LongFormSettings.max_chars)"), are left out, and advice to pass
     a voice file's path points to the page's upload instead."""
     return _PYTHON_NAME.sub("", message).replace(*_PATH_ADVICE)
+
+
+def changed_settings(sampling: Mapping[str, object]) -> str:
+    """The sampling settings that differ from their defaults, as the page labels them ("max duration (s) 0.3,
+    top-k 50"); "" when none does. `sampling`: engine keywords, as `sampling_from_page` returns them."""
+    return ", ".join(f"{s.label} {sampling[s.name]:g}" for s in SAMPLING
+                     if s.name in sampling and sampling[s.name] is not None and sampling[s.name] != s.default)
