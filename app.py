@@ -114,6 +114,13 @@ gradio-app { --body-text-color-subdued: #62626d; --block-info-text-color: #62626
 #grid-board > * { min-width: 0 !important; margin: 0; }
 .grid-head { font-weight: 600; padding: 4px 6px; border-bottom: 2px solid var(--border-color-primary); }
 .grid-row-head { padding: 6px; border-left: 3px solid var(--color-accent); overflow-wrap: anywhere; }
+#grid-board .modebar-container { display: none; }  /* a cell's strip is a glance: no toolbar over it */
+/* A phone has no room for columns side by side: each row's text, then its cells one under another (a cell names
+   its column's value itself). */
+@media (max-width: 640px) {
+  #grid-board { display: flex !important; flex-direction: column; }
+  #grid-board > .grid-head { display: none !important; }
+}
 /* Stop is quiet until there is something to stop: while a request works, its status line shows a progress bar. */
 gradio-app:has(#bark-status progress) #bark-stop, gradio-app:has(#grid-status progress) #grid-stop {
   background: var(--button-cancel-background-fill); color: white; border-color: var(--button-cancel-background-fill); }
@@ -215,10 +222,12 @@ def js_insert(cue: str) -> str:
 
 # Gradio marks an empty player or upload box with a bare <div aria-label="Empty value">: an aria-label on an element
 # without a role, which screen readers may ignore (axe: aria-prohibited-attr). Giving those a role makes the label
-# count; an observer keeps doing it as components appear.
+# count; an observer keeps doing it as components appear. The voice picker's text is selected when it gets the
+# focus, so that what is typed replaces the shown voice and filters the list (rather than landing inside it).
 JS_ON_LOAD = """const name = () => document.querySelectorAll('.empty[aria-label]:not([role])')
     .forEach(e => e.setAttribute('role', 'img'));
-name(); new MutationObserver(name).observe(document.body, {childList: true, subtree: true});"""
+name(); new MutationObserver(name).observe(document.body, {childList: true, subtree: true});
+document.addEventListener('focusin', e => { if (e.target.matches('#bark-voice input')) e.target.select(); });"""
 
 # A new action clears the error lines left by earlier ones elsewhere on the page (each error stays until then).
 JS_CLEAR_ERRORS = "(...lines) => lines.map(v => typeof v === 'string' && v.includes('bark-status error') ? '' : v)"
@@ -1031,6 +1040,13 @@ def generate_outputs(ui: SimpleNamespace) -> list:
 
 def wire_studio(ui: SimpleNamespace, handlers: Studio, banner: gr.Markdown, pipelines: Pipelines) -> None:
     quick = dict(api_visibility="private", concurrency_limit=None)  # UI helpers never wait behind a generation
+    # Browser-side steps of an action, registered before its server event so that they run at the click (the
+    # page runs one trigger's events in the order they were added).
+    ui.go.click(None, js=JS_SHOW_RESULT)
+    error_lines = [ui.npz_status, ui.reference_status, ui.reproduce_msg, ui.history_status]
+    for action, own in ((ui.go, None), (ui.reproduce, ui.reproduce_msg), (ui.make_voice, ui.reference_status)):
+        others = [line for line in error_lines if line is not own]
+        action.click(None, others, others, js=JS_CLEAR_ERRORS)
     for b, cue in zip(ui.cue_buttons, CUES, strict=True):
         b.click(None, inputs=[ui.text], outputs=[ui.text], js=js_insert(cue))
     for trigger in (ui.text.change, ui.language.change):
@@ -1055,10 +1071,6 @@ def wire_studio(ui: SimpleNamespace, handlers: Studio, banner: gr.Markdown, pipe
                                             ui.model, ui.precision, ui.n_takes, ui.live, ui.custom, ui.history],
                         generate_outputs(ui), inputs_kwargs=ui.sampling, api_name="generate", concurrency_limit=1,
                         concurrency_id="bark", show_progress="hidden")
-    ui.go.click(None, js=JS_SHOW_RESULT)
-    error_lines = [ui.npz_status, ui.reference_status, ui.reproduce_msg, ui.history_status]
-    for action in (ui.go, ui.reproduce, ui.make_voice):
-        action.click(None, error_lines, error_lines, js=JS_CLEAR_ERRORS)
     ui.stop.click(None, cancels=[event])
     ui.stop.click(handlers.stop_mine, None, ui.status, **quick)
     for slot in ui.slots:

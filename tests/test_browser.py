@@ -233,6 +233,16 @@ def test_voice_picker_is_searched_by_typing(browser, app_url):  # noqa: F811
     assert "v2/en_speaker_9 · English · female" in [n.strip() for n in names]
 
 
+def test_typing_into_the_picker_replaces_the_shown_voice(browser, app_url):  # noqa: F811
+    page = open_page(browser, app_url)
+    page.locator("#bark-voice input").click()  # a click puts the cursor somewhere inside the shown voice's name
+    page.keyboard.type("german", delay=10)
+    page.wait_for_timeout(300)
+    assert page.locator("#bark-voice input").input_value() == "german"
+    names = page.get_by_role("option").all_inner_texts()
+    assert len(names) == 20 and all("German" in n for n in names)
+
+
 def test_find_a_voice_by_words_in_any_order(browser, app_url):  # noqa: F811
     page = open_page(browser, app_url)
     search = page.locator("#bark-voice-search input")
@@ -353,9 +363,9 @@ def test_example_fills_inputs(browser, app_url):  # noqa: F811
     open_accordion(page, "bark-settings")
     assert "German" in page.locator("#bark-language input").input_value()
     assert not page.locator("#bark-take-info").is_visible()  # examples are not generated
-    assert "accent" not in page.locator("#bark-language-tip").inner_text()
+    assert "pronunciation" not in page.locator("#bark-language-tip").inner_text()
     choose(page, "bark-voice", "en_speaker_6", "v2/en_speaker_6 ·")
-    page.locator("#bark-language-tip").get_by_text("speak with a en accent").wait_for(timeout=120_000)
+    page.locator("#bark-language-tip").get_by_text("read it with English pronunciation").wait_for(timeout=120_000)
 
 
 def test_split_preview_for_long_text(browser, app_url):  # noqa: F811
@@ -409,6 +419,9 @@ def test_reference_recording_state_is_shown(browser, app_url, tmp_path):  # noqa
     page.locator("#bark-reference input[type=file]").set_input_files(str(short))
     page.locator("#bark-reference-status").get_by_text("at least 1 s of speech is needed").wait_for(timeout=120_000)
     assert page.locator("#bark-reference-status .error").count()
+    page.locator("#bark-make-voice").click()  # the click's own refusal replaces the line, it does not wipe it
+    page.wait_for_timeout(3_000)
+    assert "at least 1 s of speech is needed" in page.locator("#bark-reference-status").inner_text()
 
 
 def test_live_preview_and_takes(browser, app_url):  # noqa: F811
@@ -560,6 +573,21 @@ def test_grid_is_a_real_grid_and_its_csv_is_what_is_shown(browser, app_url, tmp_
     page.locator("#grid-status").get_by_text("numbers separated by commas").wait_for(timeout=120_000)
     assert shown_ratings(page, 4) == shown and page.locator("#grid-cell-3 audio, #grid-cell-3 .waveform-container")\
         .count() and page.locator("#grid-row-1").inner_text().strip() == "Second line here."
+
+
+def test_grid_on_a_phone_is_a_list(browser, app_url):  # noqa: F811
+    """At 390 px each row's text comes first, then its cells one under another, nothing beyond the screen's edge."""
+    page = open_page(browser, app_url, PHONE)
+    open_accordion(page, "bark-settings")
+    set_field(page, "bark-max-duration-s", 0.3)
+    fill_grid(page, "Hello world.\nSecond line here.", "seed", 2)
+    no_horizontal_overflow(page)
+    order = [box(page, s) for s in ("#grid-row-0", "#grid-cell-0", "#grid-cell-1", "#grid-row-1", "#grid-cell-2",
+                                    "#grid-cell-3")]
+    assert all(a["y"] + a["height"] <= b["y"] + 1 for a, b in zip(order, order[1:], strict=False)), order
+    assert all(b["x"] >= 0 and b["x"] + b["width"] <= PHONE["width"] for b in order), order
+    assert "seed" in page.locator("#grid-cell-1").inner_text()  # a cell names its column's value
+    page.screenshot(path=str(ARTIFACTS / "phone-evaluate.png"), full_page=True)
 
 
 def test_stop_cancels_the_remaining_grid_cells(browser, app_url):  # noqa: F811

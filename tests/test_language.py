@@ -37,4 +37,12 @@ def test_advice_only_on_mismatch():
     assert language_advice("de", "v2/de_speaker_3") is None
     assert language_advice(None, "v2/de_speaker_3") is None
     tip = language_advice("de", "v2/en_speaker_6")
-    assert "**de**" in tip and "v2/de_speaker_" in tip
+    assert tip == ("The text looks like **German** but the voice v2/en_speaker_6 is **English**: Bark will read it "
+                   "with English pronunciation. Try v2/de_speaker_0…9 for a native voice.")
+
+
+@pytest.mark.parametrize("text", ["Hello! [laughs] I'm Bark. ♪ la la ♪", "I am fine. La la la la la",
+                                  "ok la la la"])
+def test_no_guess_when_no_language_is_likely(detector, text):
+    # English with "la la" in it was taken for Spanish (probability 0.36-0.45): no advice on such a guess.
+    assert detector.detect(text) is None

@@ -303,3 +303,30 @@ def test_streamed_long_form_is_the_same_take_and_plays_chunk_by_chunk(pipe, fast
     assert sum(1 for a in previews if len(a) == gap and not a.any()) >= n - 1
     assert abs(sum(len(a) for a in previews) - len(plain.audio)) <= n * 2 * C.SAMPLES_PER_FRAME
     assert 0 < streamed.timings["first_audio"] < streamed.timings["total"]
+
+
+PARAGRAPHS = ("The little dog ran along the river all morning, looking for its friend. [sighs]\n\nBy noon the sun came "
+              "out. The dog played in the park until everyone was tired. [laughs] In the evening, the dog went home. "
+              "[MAN] Good dog. [WOMAN] Very good dog. [clears throat] Time for bed, everyone, it is late now.")
+
+
+def test_a_sound_cue_stays_with_the_sentence_it_follows_and_a_speaker_tag_with_the_one_it_opens():
+    cfg = LongFormSettings(max_chunk_tokens=14, min_chunk_seconds=0.5)
+    chunks = split_text(PARAGRAPHS, words_and_marks, "en", cfg)
+    check_plan(PARAGRAPHS, chunks, words_and_marks, cfg)
+    assert len(chunks) > 4
+    assert not any(re.match(r"\s*\[(sighs|laughs|clears throat)\]", c) for c in chunks[1:]), chunks
+    assert any(c.rstrip().endswith("friend. [sighs]") for c in chunks), chunks
+    assert not any(re.search(r"\[(MAN|WOMAN)\]\s*$", c) for c in chunks), chunks  # a tag never ends a chunk
+
+
+@pytest.mark.parametrize("sentences,expected", [
+    (["One. ", "[sighs]", "\n\n", "Two."], ["One. [sighs]\n\n", "Two."]),
+    (["One. ", "[laughs] [gasps] Two."], ["One. [laughs] [gasps] ", "Two."]),
+    (["One. ", "[MAN] Two. "], ["One. ", "[MAN] Two. "]),
+    (["[laughs] One. ", "Two."], ["[laughs] One. ", "Two."]),  # nothing before the first: it stays
+])
+def test_cues_with_their_sentence(sentences, expected):
+    from bark_core.generation.chunking import cues_with_their_sentence
+
+    assert cues_with_their_sentence(sentences) == expected

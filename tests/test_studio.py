@@ -44,9 +44,15 @@ def test_sampling_settings_turn_the_pages_off_values_into_none():
     assert len(seeds) > 1 and all(0 <= s < 2**32 for s in seeds)  # drawn here, so the take can report it
 
 
-@pytest.mark.parametrize("seed", [None, 1.5, "x", float("nan"), float("inf"), -1, 2**64, True])
+@pytest.mark.parametrize("seed", [1.5, "x", float("nan"), float("inf"), -1, 2**64, True])
 def test_a_seed_that_is_not_whole_is_refused(seed):
     with pytest.raises(ValueError, match="seed must be a whole number from 0 to"):
+        studio.sampling_settings({}, seed, False)
+
+
+@pytest.mark.parametrize("seed", [None, "", "  "])
+def test_an_empty_seed_is_called_empty(seed):
+    with pytest.raises(ValueError, match="seed is empty: enter a whole number from 0 to .*, or tick 'random seed'"):
         studio.sampling_settings({}, seed, False)
 
 
@@ -61,7 +67,10 @@ FIELD_CASES = [
     ("waveform_temp", 11, "waveform temperature must be more than 0 and at most 10; got 11"),
     ("fine_temp", -1, "fine temperature must be more than 0 and at most 10; got -1"),
     ("max_duration_s", -5, r"max duration \(s\) must be 0 \(no limit\) or more; got -5"),
-    ("text_temp", None, "text temperature must be more than 0 and at most 10; got None"),
+    # An emptied field: off for a setting that has an off, refused (never a silent None) for the others.
+    ("text_temp", None, "text temperature is empty: enter a number more than 0 and at most 10"),
+    ("fine_temp", None, "fine temperature is empty: enter a number more than 0 and at most 10"),
+    ("min_eos_p", "", "min_eos_p is empty: enter a number more than 0 and at most 1"),
     ("text_temp", True, "text temperature must be"),
 ]
 
@@ -70,6 +79,11 @@ FIELD_CASES = [
 def test_a_field_out_of_range_is_named_as_the_page_labels_it(name, value, message):
     with pytest.raises(ValueError, match=message):
         sampling_from_page({name: value})
+
+
+def test_an_emptied_field_with_an_off_value_is_off():
+    assert sampling_from_page({"top_k": None, "top_p": None, "max_duration_s": None}) == {
+        **sampling_from_page({}), "top_k": None, "top_p": None, "max_duration_s": None}
 
 
 def test_every_setting_has_a_page_message_from_its_definition():
@@ -309,6 +323,7 @@ def test_grid_cells_become_rated_rows():
         text_temp=0.5, waveform_temp=0.5, fine_temp=0.5, top_k=None, top_p=None, min_eos_p=0.2))
     done = [cell_record(2, cell, "temperature", "v2/en_speaker_6", "bark-small", 9, 1.234, 3.456)]
     assert done[0]["cell"] == 3 and done[0]["duration_s"] == 1.23 and done[0]["rtf"] == 3.46
+    assert (done[0]["row"], done[0]["column"]) == (2, 1)  # counted from 1, as the page says "row 2"
     marks = ["", False, ""] * 2 + ["4", True, "crisp"]
     (row,) = rate(done, marks)
     assert (row["rating"], row["favourite"], row["note"], row["seed"]) == (4, True, "crisp", 9)
@@ -330,3 +345,22 @@ def test_changed_settings_name_what_differs_from_the_defaults():
     assert changed_settings(sampling_from_page({"max_duration_s": 0.3, "top_k": 50, "text_temp": 0.7})) == \
         "top-k 50, max duration (s) 0.3"
     assert changed_settings(sampling_from_page({"text_temp": 0.5})) == "text temperature 0.5"
+
+
+def test_ratings_csv_defuses_formulas_and_reads_back():
+    from bark_core.studio.evaluation import ratings_from_csv, ratings_to_csv
+
+    cell = Cell(row=0, column=0, text="=1+1 said the dog", value="0.5", settings=dict(
+        text_temp=0.5, waveform_temp=0.5, fine_temp=0.5, top_k=None, top_p=None, min_eos_p=0.2))
+    notes = ['=HYPERLINK("http://x", "click")', "+cmd", "-2", "@SUM(A1)", "fine, \"quoted\"\nline"]
+    rows = [rate([cell_record(0, cell, "temperature", "v2/en_speaker_6", "m", 1, 1.0, 1.0)], [None, False, n])[0]
+            for n in notes]
+    text = ratings_to_csv(rows)
+    import csv
+    import io
+
+    written = list(csv.DictReader(io.StringIO(text)))
+    assert [r["note"] for r in written] == ["'" + n for n in notes[:4]] + [notes[4]]  # no cell starts a formula
+    assert written[0]["text"] == "'=1+1 said the dog"
+    back = ratings_from_csv(text)
+    assert [r["note"] for r in back] == notes and back[0]["text"] == "=1+1 said the dog"

@@ -27,6 +27,8 @@ NOTE = "♪"
 # A cue like "[clears throat]" is one unit; otherwise words with their trailing space.
 _WORDS = re.compile(r"\[[^\]\n]{0,40}\]\s*|\S+?(?=\[|\s|$)\s*|\s+")
 _CUE = re.compile(r"\[[^\]\n]{0,40}\]")
+# Leading whitespace and sound cues (not a speaker tag, which is written in capitals: [MAN], [WOMAN]).
+_LEADING_CUES = re.compile(r"(?:\s|\[(?![^\]\n]*\b[A-Z]{2,}\b)[^\]\n]{0,40}\])*")
 _CLAUSE_MARKS = tuple(",;:،，、；：—–…") + ("...",)
 _CJK_MARKS = tuple("，、；：…。！？")  # clause and sentence marks written without a space after them
 _CLOSERS = "\"'”’»)）」』"
@@ -77,6 +79,22 @@ def plan(sentences: list[str], count: Callable[[str], int], language: str, cap: 
         # songs kept whole leave no plan without a fragment (or none within budget): allow cuts anywhere
         best = min(best, _segment(atoms, language, cap, low, note, strict=False), key=lambda plan: plan[:2])
     return _checked(best[2], count, language, cap, low, note)
+
+
+def cues_with_their_sentence(sentences: list[str]) -> list[str]:
+    """Sentences with each sound cue that opens one ("[sighs] By noon…") moved to the end of the sentence before
+    it, with the spaces after it: Bark's cues mostly answer what was just said ("…I like pizza. [laughs] But…",
+    as in Bark's README), so a cut between sentences goes after the cue. A speaker tag (a cue in capitals: [MAN],
+    [WOMAN]) stays with the sentence it introduces. The text is unchanged: `"".join` is the same."""
+    out: list[str] = []
+    for sentence in sentences:
+        lead = _LEADING_CUES.match(sentence).group() if out else ""
+        if lead:
+            out[-1] += lead
+            sentence = sentence[len(lead):]
+        if sentence:
+            out.append(sentence)
+    return out
 
 
 def sung_texts(chunks: list[str]) -> list[str]:

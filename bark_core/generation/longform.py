@@ -15,7 +15,7 @@ from functools import partial
 from .. import constants as C
 from ..voices.voice import Voice
 from .cascade import run_takes
-from .chunking import plan, sung_texts
+from .chunking import cues_with_their_sentence, plan, sung_texts
 from .engine import Engine
 from .progress import Progress
 from .settings import SETTINGS, StageSettings, whole_number
@@ -72,7 +72,9 @@ def _sentences(text: str, language: str) -> list[str]:
 
     lang = language if language in C.SUPPORTED_LANGUAGES else "en"
     parts = [p for p in segment(lang, text) if p]
-    return parts if "".join(parts) == text else [text]  # the splitter must never lose text; if so, don't use it
+    if "".join(parts) != text:  # the splitter must never lose text; if so, don't use it
+        return [text]
+    return cues_with_their_sentence(parts)
 
 
 def chunk_token_range(settings: LongFormSettings) -> tuple[int, int]:

@@ -18,6 +18,7 @@ RATING_COLUMNS = ("cell", "row", "column", "axis", "value", "text", "voice", "mo
                   *(s.name for s in RATED), "duration_s", "rtf", "rating", "favourite", "note")
 _INT = {"cell", "row", "column", "seed", "rating"} | {s.name for s in RATED if s.integer}
 _FLOAT = {"duration_s", "rtf"} | {s.name for s in RATED if not s.integer}
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheets read as the start of a formula
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,8 @@ def check_audio_budget(cells: list[Cell], seconds_of) -> None:
 def cell_record(index: int, cell: Cell, axis: str, voice: str, model: str, seed: int, duration_s: float,
                 rtf: float) -> dict:
     """A filled cell (slot `index`) as a row of the ratings table, not rated yet: where it sits, its settings, its
-    take's seed, length and real-time factor."""
-    return dict(cell=index + 1, row=cell.row, column=cell.column, axis=axis, value=cell.value, text=cell.text,
+    take's seed, length and real-time factor. cell, row and column count from 1, as the page does."""
+    return dict(cell=index + 1, row=cell.row + 1, column=cell.column + 1, axis=axis, value=cell.value, text=cell.text,
                 voice=voice, model=model, seed=seed, **{s.name: cell.settings[s.name] for s in RATED},
                 duration_s=round(duration_s, 2), rtf=round(rtf, 2))
 
@@ -109,12 +110,20 @@ def rate(cells: list[dict], marks: list) -> list[dict]:
 
 
 def ratings_to_csv(rows: list[dict]) -> str:
+    """Rated cells as CSV text, a header of RATING_COLUMNS. Text that a spreadsheet would run as a formula (a note
+    "=HYPERLINK(…)") is written with a leading apostrophe, OWASP's advice against CSV injection."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=RATING_COLUMNS, extrasaction="ignore")
     w.writeheader()
     for row in rows:
-        w.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in RATING_COLUMNS})
+        w.writerow({k: _cell_text(row.get(k)) for k in RATING_COLUMNS})
     return buf.getvalue()
+
+
+def _cell_text(value) -> object:
+    if value is None:
+        return ""
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_STARTS) else value
 
 
 def ratings_from_csv(text: str) -> list[dict]:
@@ -127,6 +136,8 @@ def ratings_from_csv(text: str) -> list[dict]:
         for k, v in row.items():
             if v == "":
                 d[k] = None
+            elif v.startswith("'") and v[1:].startswith(_FORMULA_STARTS):
+                d[k] = v[1:]
             elif k in _INT:
                 d[k] = int(v)
             elif k in _FLOAT:

@@ -48,9 +48,12 @@ def allowed_in_page(s: Setting) -> str:
 
 def from_page(s: Setting, value: object) -> float | int | None:
     """A field's value as the engine's keyword value: the form's "off" value (or an emptied field, for a setting
-    that has an off) becomes None; anything outside the setting's range is a ValueError naming the field."""
-    if s.none and (value is None or (s.form_off is not None and value == s.form_off)):
+    that has an off) becomes None; an emptied field of a setting without one, or anything outside the setting's
+    range, is a ValueError naming the field (an empty fine temperature is not silently greedy sampling)."""
+    if s.form_off is not None and (value is None or value == s.form_off):
         return None
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ValueError(f"{s.label} is empty: enter a number {allowed_in_page(s)}")
     number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if s.integer and number and not float(value).is_integer():
         raise ValueError(f"{s.label} must be a whole number; got {value!r}")
@@ -74,6 +77,8 @@ def seed_from_page(seed: object, random_seed: bool) -> int:
     """The take's seed: drawn here when `random_seed` (so the take can report it), else the field's whole number."""
     if random_seed:
         return secrets.randbelow(RANDOM_SEED_BELOW)
+    if seed is None or (isinstance(seed, str) and not seed.strip()):
+        raise ValueError(f"seed is empty: enter a whole number from 0 to {MAX_SEED}, or tick 'random seed'")
     whole = isinstance(seed, (int, float)) and not isinstance(seed, bool) and math.isfinite(seed) \
         and float(seed).is_integer()
     if not whole or not 0 <= int(seed) <= MAX_SEED:

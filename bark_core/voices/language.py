@@ -5,8 +5,12 @@ from __future__ import annotations
 import re
 
 from ..constants import SUPPORTED_LANGUAGES
+from .catalog import languages
 
 MIN_LETTERS = 8  # shorter text is too little to tell
+# Below this the guess is noise: py3langid gives 0.36-0.45 to English with "la la" or a name in it, and 0.69 and
+# more to short real phrases ("Ciao, come stai?").
+MIN_PROBABILITY = 0.6
 _CUES = re.compile(r"\[[^\]]*\]|♪|—|\.\.\.")
 
 
@@ -20,12 +24,13 @@ class LanguageDetector:
         self._identifier.set_languages(list(SUPPORTED_LANGUAGES))
 
     def detect(self, text: str) -> tuple[str, float] | None:
-        """(language code, probability) of the text without Bark's cues, or None when there is too little text."""
+        """(language code, probability) of the text without Bark's cues, or None when there is too little text
+        or no language is likely enough (probability under MIN_PROBABILITY)."""
         plain = _CUES.sub(" ", text or "")
         if sum(ch.isalpha() for ch in plain) < MIN_LETTERS:
             return None
         lang, prob = self._identifier.classify(plain)
-        return str(lang), float(prob)
+        return (str(lang), float(prob)) if prob >= MIN_PROBABILITY else None
 
 
 def voice_language(name: str | None) -> str | None:
@@ -40,9 +45,11 @@ def voice_language(name: str | None) -> str | None:
 
 
 def language_advice(detected: str | None, voice: str | None) -> str | None:
-    """A one-line hint when the text's language differs from the preset's, else None."""
+    """A one-line hint, languages by name, when the text's language differs from the preset's, else None."""
     lang = voice_language(voice)
     if detected is None or lang is None or detected == lang:
         return None
-    return (f"The text looks like **{detected}** but the voice {voice} is **{lang}**: Bark will speak with a "
-            f"{lang} accent. Try v2/{detected}_speaker_0…9 for a native voice.")
+    names = languages()
+    return (f"The text looks like **{names.get(detected, detected)}** but the voice {voice} is "
+            f"**{names.get(lang, lang)}**: Bark will read it with {names.get(lang, lang)} pronunciation. Try "
+            f"v2/{detected}_speaker_0…9 for a native voice.")
