@@ -84,8 +84,13 @@ def generate(page, text: str = "Hello there.", max_duration: float = 0.5, wait_f
         open_accordion(page, "bark-settings")
     set_field(page, "bark-max-duration-s", max_duration)
     page.locator("#bark-text textarea").fill(text)
+    before = page.locator("#bark-take-1-title").inner_text()
     page.locator("#bark-generate").click()
     page.locator("#bark-timing").get_by_text(wait_for).wait_for(timeout=180_000)
+    # A take shown before this one has the same timing line: wait for this request's own take.
+    page.wait_for_function("([before]) => { const t = document.querySelector('#bark-take-1-title');"
+                           " return t && t.innerText !== before && /Done/.test("
+                           "document.querySelector('#bark-status').innerText); }", arg=[before], timeout=180_000)
 
 
 def box(page, selector: str) -> dict:

@@ -116,7 +116,7 @@ SETTING_CASES = [
     (dict(top_k=-1), r"top-k must be 0 \(off\) or more; got -1"),
     (dict(seed=-1, random_seed=False), "seed must be a whole number from 0 to 9223372036854775807"),
     (dict(seed=2**70, random_seed=False), "seed must be a whole number from 0 to"),
-    (dict(seed=None, random_seed=False), "seed must be a whole number"),
+    (dict(seed=None, random_seed=False), "seed is empty: enter a whole number"),
     (dict(max_duration_s=-5), r"max duration \(s\) must be 0 \(no limit\) or more"),
     (dict(min_eos_p=2.0), "min_eos_p must be more than 0 and at most 1"),
     (dict(n_takes=0), "takes must be a whole number from 1 to 4"),
